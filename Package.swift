@@ -17,7 +17,6 @@ let package = Package(
         .target(
             name: "SwiftSocketExt",
             dependencies: ["CPythonShim"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked", "-wmo"])],
             linkerSettings: [
                 // Export PyInit__swiftsocket only, so our Swift symbols never
                 // clash with another extension module's.
