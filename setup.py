@@ -1,0 +1,98 @@
+"""Build script for swiftsocket.
+
+The extension module ``swiftsocket._swiftsocket`` is not compiled by
+setuptools: its ``build_ext`` step is replaced by a SwiftPM build of the
+package in this directory, and the resulting shared library
+(``libSwiftSocketExt.so``) is copied into the package as
+``swiftsocket/_swiftsocket<EXT_SUFFIX>``.
+
+Static metadata lives in pyproject.toml; this file only wires up the build.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+SWIFT_PRODUCT = "SwiftSocketExt"
+SWIFT_FALLBACK = "/opt/swift/usr/bin/swift"
+
+
+def find_swift():
+    """Return the path of the ``swift`` driver, or exit with a clear message."""
+    candidates = []
+    env = os.environ.get("SWIFT")
+    if env:
+        candidates.append(env)
+    on_path = shutil.which("swift")
+    if on_path:
+        candidates.append(on_path)
+    candidates.append(SWIFT_FALLBACK)
+    for cand in candidates:
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    sys.exit(
+        "error: swiftsocket needs a Swift toolchain (5.9 or newer) to build, "
+        "but no 'swift' executable was found on PATH or at %s. "
+        "Install Swift from https://www.swift.org/install/ and put its "
+        "usr/bin on PATH (or set SWIFT=/path/to/swift)." % SWIFT_FALLBACK
+    )
+
+
+class SwiftBuildExt(build_ext):
+    """build_ext that runs ``swift build`` instead of a C compiler."""
+
+    def build_extension(self, ext):
+        if ext.name != "swiftsocket._swiftsocket":
+            return super().build_extension(ext)
+
+        swift = find_swift()
+        include = sysconfig.get_paths()["include"]
+        if not os.path.isfile(os.path.join(include, "Python.h")):
+            sys.exit(
+                "error: Python.h not found in %s; install the CPython "
+                "development headers for %s." % (include, sys.executable)
+            )
+
+        args = [
+            "-c", "release",
+            "--package-path", ROOT,
+            "-Xcc", "-I" + include,
+            "-Xcc", "-D_GNU_SOURCE",
+            "-Xswiftc", "-static-stdlib",
+        ]
+
+        built = os.path.join(ROOT, ".build", "release", "lib%s.so" % SWIFT_PRODUCT)
+
+        # Never install a library left over from an earlier build: remove it
+        # so that only a successful build in this run can produce it.
+        if os.path.exists(built):
+            os.remove(built)
+
+        cmd = [swift, "build", *args]
+        print("running: " + " ".join(cmd), flush=True)
+        result = subprocess.run(cmd, cwd=ROOT)
+        if result.returncode != 0:
+            sys.exit("error: 'swift build' failed with exit status %d"
+                     % result.returncode)
+        if not os.path.isfile(built):
+            sys.exit("error: 'swift build' succeeded but %s is missing" % built)
+
+        dest = self.get_ext_fullpath(ext.name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        print("copying %s -> %s" % (built, dest), flush=True)
+        shutil.copyfile(built, dest)
+        os.chmod(dest, 0o755)
+
+
+setup(
+    package_dir={"": "python"},
+    packages=["swiftsocket"],
+    ext_modules=[Extension("swiftsocket._swiftsocket", sources=[])],
+    cmdclass={"build_ext": SwiftBuildExt},
+)
