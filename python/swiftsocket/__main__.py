@@ -1,0 +1,190 @@
+"""Command line: ``python -m swiftsocket bench [--quick]``.
+
+Compares swiftsocket with the stdlib ``_socket`` in the same run.  Every
+measurement runs in a fresh interpreter (``_benchworker.py``) that imports the
+stdlib ``socket.py`` on top of one implementation; the implementations
+alternate round by round (A B A B ...) and the median of each is reported.
+
+This process itself never imports ``socket`` or ``_socket``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from . import _benchworker as worker_mod
+
+DEFAULT_IMPLS = ("stdlib", "swiftsocket")
+DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "unix-pingpong",
+                     "tcp-bulk", "create-close")
+
+
+def run_one(impl, workload, duration, pkg_root):
+    """Run one measurement in a fresh process; return its result dict or raise."""
+    cmd = [sys.executable, worker_mod.__file__, impl, workload,
+           "--duration", repr(duration), "--pkg-root", pkg_root]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=duration * 4 + 90,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("timed out")
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError("exit status %s: %s" % (proc.returncode, tail))
+    return json.loads(lines[-1])
+
+
+def fmt_rate(value):
+    if value >= 100:
+        return "{:,.0f}".format(value)
+    return "{:,.1f}".format(value)
+
+
+def spread(values):
+    """Half the min..max range, as a percentage of the median."""
+    if len(values) < 2:
+        return ""
+    med = statistics.median(values)
+    if not med:
+        return ""
+    return "±%.0f%%" % (50.0 * (max(values) - min(values)) / med)
+
+
+def bench(args):
+    impls = args.impls
+    labels = list(impls)
+    if labels[0] == labels[1]:           # A/A run, e.g. "stdlib,stdlib"
+        labels = [labels[0] + "#1", labels[1] + "#2"]
+    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    print("swiftsocket bench: %d round(s) x %d workload(s), %.2f s per measurement, "
+          "each in a fresh process; order per round: %s then %s"
+          % (args.rounds, len(args.workloads), args.duration, labels[0], labels[1]))
+    try:
+        load = "%.2f" % os.getloadavg()[0]
+    except OSError:
+        load = "?"
+    print("python %s on %s %s, %d CPU(s), load average %s"
+          % (platform.python_version(), platform.system(), platform.machine(),
+             os.cpu_count() or 0, load))
+    print(flush=True)
+
+    results = {w: {lab: [] for lab in labels} for w in args.workloads}
+    units = {}
+    titles = {}
+    backends = {}
+    errors = {}
+    t_start = time.monotonic()
+    for rnd in range(1, args.rounds + 1):
+        for w in args.workloads:
+            for impl, lab in zip(impls, labels):
+                if (w, lab) in errors:
+                    continue
+                try:
+                    r = run_one(impl, w, args.duration, pkg_root)
+                except Exception as exc:  # report and keep going
+                    errors[(w, lab)] = str(exc)
+                    print("  round %d  %-22s %-14s FAILED: %s" % (rnd, w, lab, exc),
+                          file=sys.stderr, flush=True)
+                    continue
+                results[w][lab].append(r["rate"])
+                units[w] = r["unit"]
+                titles[w] = r["title"]
+                backends[lab] = r["backend"]
+                if args.verbose:
+                    print("  round %d  %-22s %-14s %12s %s"
+                          % (rnd, w, lab, fmt_rate(r["rate"]), r["unit"]),
+                          file=sys.stderr, flush=True)
+    total = time.monotonic() - t_start
+
+    a, b = labels
+    head = ("workload", "unit", a + " median", b + " median", "%s/%s" % (b, a))
+    rows = []
+    summary = []
+    for w in args.workloads:
+        va, vb = results[w][a], results[w][b]
+        ma = statistics.median(va) if va else None
+        mb = statistics.median(vb) if vb else None
+        cell_a = (fmt_rate(ma) + " " + spread(va)).strip() if va else "FAILED"
+        cell_b = (fmt_rate(mb) + " " + spread(vb)).strip() if vb else "FAILED"
+        ratio = "%.2fx" % (mb / ma) if (ma and mb) else "-"
+        rows.append((titles.get(w, w), units.get(w, "?"), cell_a, cell_b, ratio))
+        summary.append({"workload": w, "unit": units.get(w), a: va, b: vb,
+                        "median_" + a: ma, "median_" + b: mb,
+                        "ratio": (mb / ma) if (ma and mb) else None})
+
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = "  ".join("%-*s" if i < 2 else "%*s" for i in range(len(head)))
+    sep = "  ".join("-" * wd for wd in widths)
+    print(line % tuple(x for pair in zip(widths, head) for x in pair))
+    print(sep)
+    for r in rows:
+        print(line % tuple(x for pair in zip(widths, r) for x in pair))
+    print(sep)
+    print("All numbers are throughput: higher is better. Ratio = %s / %s median;"
+          % (b, a))
+    print("above 1.00x means %s is faster, below 1.00x means it is slower." % b)
+    print("± = half the min..max range over the rounds, relative to the median.")
+    for lab in labels:
+        if lab in backends:
+            print("%s ran on %s" % (lab, backends[lab]))
+    print("total time %.1f s" % total)
+    for (w, lab), msg in errors.items():
+        print("FAILED: %s with %s: %s" % (w, lab, msg))
+
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rounds": args.rounds, "duration": args.duration,
+                       "labels": labels, "results": summary,
+                       "errors": {"%s/%s" % k: v for k, v in errors.items()}},
+                      fh, indent=2)
+    return 1 if errors else 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m swiftsocket")
+    sub = ap.add_subparsers(dest="command", required=True)
+    bp = sub.add_parser("bench", help="compare swiftsocket with the stdlib _socket",
+                        description="Compare swiftsocket with the stdlib _socket, "
+                                    "alternating implementations round by round.")
+    bp.add_argument("--quick", action="store_true",
+                    help="short run (3 rounds x 0.1 s, well under 10 s)")
+    bp.add_argument("--rounds", type=int, default=None,
+                    help="rounds per implementation (default 5, quick 3)")
+    bp.add_argument("--duration", type=float, default=None,
+                    help="seconds per measurement (default 0.6, quick 0.1)")
+    bp.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help="comma-separated subset of: %s" % ", ".join(sorted(worker_mod.WORKLOADS)))
+    bp.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
+                    help="two implementations A,B to compare (default stdlib,swiftsocket;"
+                         " stdlib,stdlib gives an A/A noise check)")
+    bp.add_argument("--json", metavar="FILE", help="also write raw results to FILE")
+    bp.add_argument("-v", "--verbose", action="store_true",
+                    help="print every measurement as it completes")
+    args = ap.parse_args(argv)
+
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    if args.duration is None:
+        args.duration = 0.1 if args.quick else 0.6
+    args.rounds = max(1, min(args.rounds, 100))
+    args.duration = max(0.01, min(args.duration, 30.0))
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in args.workloads:
+        if w not in worker_mod.WORKLOADS:
+            ap.error("unknown workload %r" % w)
+    args.impls = [i.strip() for i in args.impls.split(",")]
+    if len(args.impls) != 2 or any(i not in worker_mod.IMPLS for i in args.impls):
+        ap.error("--impls takes two of: %s" % ", ".join(worker_mod.IMPLS))
+    return bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

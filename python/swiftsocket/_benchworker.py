@@ -1,0 +1,368 @@
+"""One benchmark measurement, run in a fresh process by ``python -m swiftsocket bench``.
+
+Usage::
+
+    python -m swiftsocket._benchworker IMPL WORKLOAD [--duration S] [--pkg-root DIR]
+    python path/to/_benchworker.py     IMPL WORKLOAD [--duration S] [--pkg-root DIR]
+
+IMPL is ``stdlib`` (plain ``import socket``) or ``swiftsocket``
+(``import swiftsocket; swiftsocket.install(); import socket``), so both run the
+same stdlib ``socket.py`` on top of their ``_socket``.  The result is printed
+as one JSON object on the last line of stdout.
+
+The bench driver runs this file by path, so the stdlib measurement never loads
+the Swift extension.  This file therefore imports nothing from its package.
+
+Everything is bounded: loops have iteration caps, socket setup uses timeouts,
+both processes of a measurement arm ``alarm()`` with the default SIGALRM action
+(the kernel kills a stuck process), and the driver has its own timeout.
+"""
+
+import argparse
+import json
+import os
+import signal
+import struct
+import sys
+import tempfile
+import time
+import traceback
+
+IMPLS = ("stdlib", "swiftsocket")
+
+SETUP_TIMEOUT = 10.0      # seconds, for listen/accept/connect
+IO_TIMEOUT = 5.0          # seconds, for the "-timeout" workload variants
+WARMUP_SECONDS = 0.05
+CHUNK = 64 * 1024         # bulk: sendall() chunk size
+TRANSFER = 256 * 1024 * 1024  # bulk: bytes per transfer (one way)
+MAX_TRANSFERS = 64
+MAX_ROUND_TRIPS = 20_000_000
+MAX_CREATES = 20_000_000
+
+
+# --------------------------------------------------------------------------
+# loading an implementation
+
+def load_socket(impl, pkg_root=None):
+    """Import the stdlib socket module on top of the requested _socket."""
+    if "socket" in sys.modules:
+        raise RuntimeError("socket was imported before the implementation was chosen")
+    if impl == "swiftsocket":
+        if pkg_root:
+            sys.path.insert(0, pkg_root)
+        import swiftsocket
+        swiftsocket.install()
+        import socket
+        if socket._socket is not swiftsocket:
+            raise RuntimeError("socket._socket is %r, not swiftsocket" % (socket._socket,))
+    elif impl == "stdlib":
+        import socket
+        if socket._socket.__name__ != "_socket":
+            raise RuntimeError("stdlib run is not using the C _socket module")
+    else:
+        raise SystemExit("unknown implementation %r (choose from %s)" % (impl, ", ".join(IMPLS)))
+    return socket
+
+
+def backend_name(socket):
+    mod = socket._socket
+    return "%s (%s)" % (mod.__name__, os.path.basename(getattr(mod, "__file__", "built-in")))
+
+
+# --------------------------------------------------------------------------
+# process helpers
+
+def arm_watchdog(seconds):
+    """Kill this process (SIGALRM, default action) after `seconds`."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(max(1, int(seconds + 0.999)))
+
+
+def fork_peer(fn, limit):
+    """Run fn() in a forked child; the child always ends with os._exit()."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            arm_watchdog(limit)
+            fn()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def reap(pid, wait=SETUP_TIMEOUT):
+    """Wait (bounded) for the peer; kill it if it does not exit. Return its status."""
+    deadline = time.monotonic() + wait
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return -signal.SIGKILL
+        time.sleep(0.005)
+
+
+def check_peer(pid, name):
+    code = reap(pid)
+    if code != 0:
+        raise RuntimeError("%s peer process failed (exit status %s)" % (name, code))
+
+
+def tcp_listener(socket):
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    ls.settimeout(SETUP_TIMEOUT)
+    return ls, ls.getsockname()
+
+
+def tcp_client(socket, addr):
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.settimeout(SETUP_TIMEOUT)
+    c.connect(addr)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return c
+
+
+def accept_one(socket, ls, nodelay):
+    conn, _ = ls.accept()
+    ls.close()
+    if nodelay:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+# --------------------------------------------------------------------------
+# workloads: each returns (operations, seconds, unit, extra)
+
+def _pingpong(socket, duration, family, io_timeout):
+    """1-byte ping-pong; this process is the client, a forked child echoes."""
+    tmpdir = None
+    if family == "tcp":
+        ls, addr = tcp_listener(socket)
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="swiftsocket-bench-")
+        addr = os.path.join(tmpdir, "echo.sock")
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(addr)
+        ls.listen(1)
+        ls.settimeout(SETUP_TIMEOUT)
+
+    def echo():
+        conn = accept_one(socket, ls, nodelay=(family == "tcp"))
+        conn.settimeout(io_timeout)
+        recv, send = conn.recv, conn.send
+        for _ in range(MAX_ROUND_TRIPS + 100_000):
+            data = recv(1)
+            if not data:
+                break
+            send(data)
+        conn.close()
+
+    pid = fork_peer(echo, duration + 30)
+    c = None
+    try:
+        ls.close()
+        if family == "tcp":
+            c = tcp_client(socket, addr)
+        else:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(SETUP_TIMEOUT)
+            c.connect(addr)
+        c.settimeout(io_timeout)
+        send, recv = c.send, c.recv
+        ping = b"x"
+        clock = time.perf_counter
+
+        # warm-up
+        end = clock() + WARMUP_SECONDS
+        while clock() < end:
+            for _ in range(32):
+                send(ping)
+                if not recv(1):
+                    raise RuntimeError("echo peer closed the connection")
+
+        n = 0
+        t0 = clock()
+        end = t0 + duration
+        while n < MAX_ROUND_TRIPS:
+            for _ in range(64):
+                send(ping)
+                if not recv(1):
+                    raise RuntimeError("echo peer closed the connection")
+            n += 64
+            if clock() >= end:
+                break
+        elapsed = clock() - t0
+    finally:
+        if c is not None:
+            c.close()
+        if tmpdir:
+            try:
+                os.unlink(addr)
+            except OSError:
+                pass
+            os.rmdir(tmpdir)
+    check_peer(pid, "echo")
+    return n, elapsed, "round trips/s", {}
+
+
+def tcp_pingpong(socket, duration):
+    return _pingpong(socket, duration, "tcp", None)
+
+
+def tcp_pingpong_timeout(socket, duration):
+    return _pingpong(socket, duration, "tcp", IO_TIMEOUT)
+
+
+def unix_pingpong(socket, duration):
+    return _pingpong(socket, duration, "unix", None)
+
+
+def _recv_exact(sock, n):
+    data = b""
+    for _ in range(n + 1):
+        if len(data) >= n:
+            return data
+        part = sock.recv(n - len(data))
+        if not part:
+            break
+        data += part
+    raise RuntimeError("connection closed after %d of %d bytes" % (len(data), n))
+
+
+def tcp_bulk(socket, duration):
+    """One-way bulk transfer: sendall() of 64 KiB chunks, peer recv_into()s.
+
+    Transfers of TRANSFER bytes are repeated until `duration` has elapsed;
+    each ends when the receiver acknowledges the last byte.
+    """
+    ls, addr = tcp_listener(socket)
+    header = struct.Struct("!Q")
+
+    def receiver():
+        conn = accept_one(socket, ls, nodelay=True)
+        conn.settimeout(None)
+        buf = bytearray(CHUNK * 4)
+        recv_into = conn.recv_into
+        size = len(buf)
+        for _ in range(MAX_TRANSFERS + 2):
+            (remaining,) = header.unpack(_recv_exact(conn, header.size))
+            if remaining == 0:
+                break
+            while remaining:
+                k = recv_into(buf, min(remaining, size))
+                if not k:
+                    raise RuntimeError("sender closed the connection mid-transfer")
+                remaining -= k
+            conn.sendall(b"A")
+        conn.close()
+
+    pid = fork_peer(receiver, duration + 60)
+    ls.close()
+    c = tcp_client(socket, addr)
+    c.settimeout(None)
+    chunk = b"\xa5" * CHUNK
+    sendall = c.sendall
+    clock = time.perf_counter
+
+    def transfer(nbytes):
+        sendall(header.pack(nbytes))
+        for _ in range(nbytes // CHUNK):
+            sendall(chunk)
+        if _recv_exact(c, 1) != b"A":
+            raise RuntimeError("bad acknowledgement from receiver")
+
+    transfer(16 * CHUNK)  # warm-up
+    total = 0
+    transfers = 0
+    t0 = clock()
+    while transfers < MAX_TRANSFERS:
+        transfer(TRANSFER)
+        total += TRANSFER
+        transfers += 1
+        if clock() - t0 >= duration:
+            break
+    elapsed = clock() - t0
+    sendall(header.pack(0))
+    c.close()
+    check_peer(pid, "receiver")
+    return total / 1e6, elapsed, "MB/s", {"transfers": transfers, "bytes": total}
+
+
+def create_close(socket, duration):
+    """socket.socket(AF_INET, SOCK_STREAM) followed by close(), in a loop."""
+    new, AF_INET, SOCK_STREAM = socket.socket, socket.AF_INET, socket.SOCK_STREAM
+    clock = time.perf_counter
+    end = clock() + WARMUP_SECONDS
+    while clock() < end:
+        for _ in range(64):
+            new(AF_INET, SOCK_STREAM).close()
+    n = 0
+    t0 = clock()
+    end = t0 + duration
+    while n < MAX_CREATES:
+        for _ in range(64):
+            new(AF_INET, SOCK_STREAM).close()
+        n += 64
+        if clock() >= end:
+            break
+    return n, clock() - t0, "sockets/s", {}
+
+
+WORKLOADS = {
+    "tcp-pingpong": (tcp_pingpong, "TCP 1-byte ping-pong, blocking"),
+    "tcp-pingpong-timeout": (tcp_pingpong_timeout, "TCP 1-byte ping-pong, settimeout(5)"),
+    "unix-pingpong": (unix_pingpong, "AF_UNIX 1-byte ping-pong"),
+    "tcp-bulk": (tcp_bulk, "TCP bulk: sendall 64 KiB -> recv_into"),
+    "create-close": (create_close, "socket() + close()"),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="swiftsocket._benchworker")
+    ap.add_argument("impl", choices=IMPLS)
+    ap.add_argument("workload", choices=sorted(WORKLOADS))
+    ap.add_argument("--duration", type=float, default=0.5, help="seconds to measure")
+    ap.add_argument("--pkg-root", default=None,
+                    help="directory holding the swiftsocket package to import")
+    args = ap.parse_args(argv)
+    duration = min(max(args.duration, 0.01), 30.0)
+
+    # Hard bound for this process (the forked peers arm their own).
+    arm_watchdog(duration * 4 + 60)
+    socket = load_socket(args.impl, args.pkg_root)
+    fn, title = WORKLOADS[args.workload]
+    ops, seconds, unit, extra = fn(socket, duration)
+    result = {
+        "impl": args.impl,
+        "backend": backend_name(socket),
+        "workload": args.workload,
+        "title": title,
+        "ops": ops,
+        "seconds": seconds,
+        "rate": ops / seconds if seconds > 0 else 0.0,
+        "unit": unit,
+    }
+    result.update(extra)
+    signal.alarm(0)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):
+        # Run by path: do not let this file's directory shadow anything.
+        here = os.path.dirname(os.path.abspath(__file__))
+        if sys.path and os.path.abspath(sys.path[0] or ".") == here:
+            del sys.path[0]
+    sys.exit(main())
