@@ -198,8 +198,10 @@ def fill_send_buffer(sock, limit_seconds=5.0, max_iterations=100000):
     raise AssertionError("send buffer never filled (%d bytes sent)" % total)
 
 
-def drain(sock, limit_seconds=5.0, max_iterations=100000):
-    """recv from ``sock`` (which has a timeout) until b'' or a timeout."""
+def drain(sock, limit_seconds=5.0, max_iterations=100000, idle=0.2):
+    """recv from ``sock`` until b'', ``idle`` seconds without data, or the
+    time limit; sets ``sock``'s timeout to ``idle``."""
+    sock.settimeout(idle)
     total = 0
     deadline = time.monotonic() + limit_seconds
     for _ in range(max_iterations):
