@@ -13,10 +13,12 @@ let package = Package(
         .library(name: "SwiftSocketExt", type: .dynamic, targets: ["SwiftSocketExt"]),
     ],
     targets: [
-        .target(name: "CPythonShim"),
+        // System headers for the POSIX layer; no Python.
+        .target(name: "CSystem"),
+        .target(name: "CPythonShim", dependencies: ["CSystem"]),
         .target(
             name: "SwiftSocketExt",
-            dependencies: ["CPythonShim"],
+            dependencies: ["CSystem", "CPythonShim"],
             linkerSettings: [
                 // Export PyInit__swiftsocket only, so our Swift symbols never
                 // clash with another extension module's.

@@ -1,0 +1,62 @@
+// The C side of swiftsocket: only what Swift cannot express.
+//
+// Swift sees Python.h through this header. It imports CPython's static inline
+// functions (Py_INCREF, PyTuple_SET_ITEM, ...) but not function-like macros
+// (Py_None, PyLong_Check, ...), which get one-line wrappers here.
+#ifndef SWIFTSOCKET_CPYTHONSHIM_H
+#define SWIFTSOCKET_CPYTHONSHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "CSystem.h"
+
+// Laid out exactly like CPython 3.11's PySocketSockObject (socketmodule.h):
+// `_ssl` reads sock_fd and sock_timeout straight from this struct.
+typedef struct {
+    PyObject_HEAD
+    int sock_fd;            // -1 once closed or detached
+    int sock_family;
+    int sock_type;
+    int sock_proto;
+    PyObject *(*errorhandler)(void);
+    _PyTime_t sock_timeout; // ns; <0: blocking, 0: non-blocking, >0: timeout
+} SwiftSocketObject;
+
+// CPython's PySocketModule_APIObject, published as the `_socket.CAPI` capsule.
+typedef struct {
+    PyTypeObject *Sock_Type;
+    PyObject *error;
+    PyObject *timeout_error;
+} SwiftSocketCAPI;
+
+// The socket type object, defined in shim.c.
+extern PyTypeObject SwiftSocketType;
+
+// Singletons and type checks are macros in CPython.
+static inline PyObject *shim_none(void) { return Py_None; }
+static inline PyObject *shim_true(void) { return Py_True; }
+static inline PyObject *shim_false(void) { return Py_False; }
+static inline PyObject *shim_not_implemented(void) { return Py_NotImplemented; }
+static inline int shim_long_check(PyObject *o) { return PyLong_Check(o); }
+static inline int shim_long_check_exact(PyObject *o) { return PyLong_CheckExact(o); }
+static inline int shim_float_check(PyObject *o) { return PyFloat_Check(o); }
+static inline int shim_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
+static inline int shim_bytes_check(PyObject *o) { return PyBytes_Check(o); }
+static inline int shim_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
+static inline int shim_tuple_check(PyObject *o) { return PyTuple_Check(o); }
+static inline int shim_socket_check(PyObject *o) { return PyObject_TypeCheck(o, &SwiftSocketType); }
+static inline PyObject *shim_tuple_get_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
+static inline const char *shim_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
+
+// PyErr_ResourceWarning is variadic: warn "unclosed <socket ...>" with the
+// socket as the warning's source, as CPython's sock_finalize does.
+int shim_warn_unclosed(PyObject *sock);
+
+// PySys_Audit is variadic. Each returns -1 with an exception set when a hook
+// refuses the event.
+int shim_audit_new(PyObject *sock, int family, int type, int proto);
+int shim_audit_addr(const char *event, PyObject *sock, PyObject *addr);
+int shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int proto);
+
+#endif

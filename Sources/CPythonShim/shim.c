@@ -1,0 +1,205 @@
+// Tables and the module's entry point. Every function named here is Swift
+// (an @_cdecl in Sources/SwiftSocketExt/Methods*.swift); this file only
+// registers them with CPython.
+#include "CPythonShim.h"
+#include <structmember.h>
+
+#define SWIFT_NOARGS(name) extern PyObject *name(PyObject *, PyObject *)
+#define SWIFT_O(name) extern PyObject *name(PyObject *, PyObject *)
+#define SWIFT_FAST(name) extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t)
+#define SWIFT_FASTKW(name) \
+    extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
+
+// Type slots.
+extern PyObject *swsock_new(PyTypeObject *, PyObject *, PyObject *);
+extern int swsock_init(PyObject *, PyObject *, PyObject *);
+extern void swsock_finalize(PyObject *);
+extern void swsock_dealloc(PyObject *);
+extern PyObject *swsock_repr(PyObject *);
+extern PyObject *swsock_get_timeout(PyObject *, void *);
+extern int swsock_module_init(PyObject *);
+
+// Socket methods.
+SWIFT_NOARGS(swsock_accept);
+SWIFT_O(swsock_bind);
+SWIFT_NOARGS(swsock_close);
+SWIFT_O(swsock_connect);
+SWIFT_O(swsock_connect_ex);
+SWIFT_NOARGS(swsock_detach);
+SWIFT_NOARGS(swsock_dup);
+SWIFT_NOARGS(swsock_fileno);
+SWIFT_NOARGS(swsock_getpeername);
+SWIFT_NOARGS(swsock_getsockname);
+SWIFT_FAST(swsock_getsockopt);
+SWIFT_NOARGS(swsock_gettimeout);
+SWIFT_NOARGS(swsock_getblocking);
+SWIFT_FAST(swsock_listen);
+SWIFT_FAST(swsock_recv);
+SWIFT_FASTKW(swsock_recv_into);
+SWIFT_FAST(swsock_recvfrom);
+SWIFT_FASTKW(swsock_recvfrom_into);
+SWIFT_FAST(swsock_send);
+SWIFT_FAST(swsock_sendall);
+SWIFT_FAST(swsock_sendto);
+SWIFT_O(swsock_setblocking);
+SWIFT_O(swsock_settimeout);
+SWIFT_FAST(swsock_setsockopt);
+SWIFT_O(swsock_shutdown);
+
+// Module functions.
+SWIFT_NOARGS(swsock_getdefaulttimeout);
+SWIFT_O(swsock_setdefaulttimeout);
+SWIFT_FAST(swsock_socketpair);
+SWIFT_FASTKW(swsock_getaddrinfo);
+
+#define FAST METH_FASTCALL
+#define FASTKW (METH_FASTCALL | METH_KEYWORDS)
+
+static PyMethodDef sock_methods[] = {
+    {"_accept", swsock_accept, METH_NOARGS,
+     "_accept() -> (integer, address info)\n\n"
+     "Wait for an incoming connection. Return a new socket file descriptor\n"
+     "representing the connection, and the address of the client."},
+    {"bind", swsock_bind, METH_O, "bind(address)\n\nBind the socket to a local address."},
+    {"close", swsock_close, METH_NOARGS, "close()\n\nClose the socket."},
+    {"connect", swsock_connect, METH_O, "connect(address)\n\nConnect the socket to a remote address."},
+    {"connect_ex", swsock_connect_ex, METH_O,
+     "connect_ex(address) -> errno\n\nLike connect(address), but return an error code instead of raising."},
+    {"detach", swsock_detach, METH_NOARGS,
+     "detach()\n\nClose the socket object without closing the file descriptor; return the fd."},
+    {"dup", swsock_dup, METH_NOARGS, "dup() -> integer\n\nDuplicate the socket's file descriptor."},
+    {"fileno", swsock_fileno, METH_NOARGS, "fileno() -> integer\n\nReturn the socket's file descriptor."},
+    {"getpeername", swsock_getpeername, METH_NOARGS,
+     "getpeername() -> address info\n\nReturn the address of the remote endpoint."},
+    {"getsockname", swsock_getsockname, METH_NOARGS,
+     "getsockname() -> address info\n\nReturn the address of the local endpoint."},
+    {"getsockopt", (PyCFunction)(void (*)(void))swsock_getsockopt, FAST,
+     "getsockopt(level, option[, buffersize]) -> value\n\nGet a socket option."},
+    {"gettimeout", swsock_gettimeout, METH_NOARGS,
+     "gettimeout() -> timeout\n\nReturn the timeout in seconds (float), or None when blocking."},
+    {"getblocking", swsock_getblocking, METH_NOARGS,
+     "getblocking()\n\nReturn True if the socket is in blocking mode (including timeout mode)."},
+    {"listen", (PyCFunction)(void (*)(void))swsock_listen, FAST,
+     "listen([backlog])\n\nEnable a server to accept connections."},
+    {"recv", (PyCFunction)(void (*)(void))swsock_recv, FAST,
+     "recv(buffersize[, flags]) -> data\n\nReceive up to buffersize bytes; b'' means the peer closed."},
+    {"recv_into", (PyCFunction)(void (*)(void))swsock_recv_into, FASTKW,
+     "recv_into(buffer, [nbytes[, flags]]) -> nbytes_read\n\nReceive up to nbytes bytes into buffer."},
+    {"recvfrom", (PyCFunction)(void (*)(void))swsock_recvfrom, FAST,
+     "recvfrom(buffersize[, flags]) -> (data, address info)"},
+    {"recvfrom_into", (PyCFunction)(void (*)(void))swsock_recvfrom_into, FASTKW,
+     "recvfrom_into(buffer[, nbytes[, flags]]) -> (nbytes, address info)"},
+    {"send", (PyCFunction)(void (*)(void))swsock_send, FAST,
+     "send(data[, flags]) -> count\n\nSend data; return the number of bytes sent."},
+    {"sendall", (PyCFunction)(void (*)(void))swsock_sendall, FAST,
+     "sendall(data[, flags])\n\nSend all of data. The timeout applies to the whole call."},
+    {"sendto", (PyCFunction)(void (*)(void))swsock_sendto, FAST,
+     "sendto(data[, flags], address) -> count"},
+    {"setblocking", swsock_setblocking, METH_O,
+     "setblocking(flag)\n\nSet the socket to blocking (flag true) or non-blocking (false)."},
+    {"settimeout", swsock_settimeout, METH_O,
+     "settimeout(timeout)\n\nSet a timeout in seconds (float); None blocks, 0.0 is non-blocking."},
+    {"setsockopt", (PyCFunction)(void (*)(void))swsock_setsockopt, FAST,
+     "setsockopt(level, option, value: int)\nsetsockopt(level, option, value: buffer)\n"
+     "setsockopt(level, option, None, optlen: int)\n\nSet a socket option."},
+    {"shutdown", swsock_shutdown, METH_O,
+     "shutdown(flag)\n\nShut down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR)."},
+    {NULL, NULL}
+};
+
+static PyMemberDef sock_members[] = {
+    {"family", T_INT, offsetof(SwiftSocketObject, sock_family), READONLY, "the socket family"},
+    {"type", T_INT, offsetof(SwiftSocketObject, sock_type), READONLY, "the socket type"},
+    {"proto", T_INT, offsetof(SwiftSocketObject, sock_proto), READONLY, "the socket protocol"},
+    {NULL}
+};
+
+static PyGetSetDef sock_getset[] = {
+    {"timeout", swsock_get_timeout, NULL, "the socket timeout", NULL},
+    {NULL}
+};
+
+PyTypeObject SwiftSocketType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_socket.socket",
+    .tp_basicsize = sizeof(SwiftSocketObject),
+    .tp_dealloc = swsock_dealloc,
+    .tp_repr = swsock_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "socket(family=AF_INET, type=SOCK_STREAM, proto=0) -> socket object\n"
+              "socket(family=-1, type=-1, proto=-1, fileno=None) -> socket object\n\n"
+              "Open a socket of the given type. With fileno, family, type and proto\n"
+              "are detected from the descriptor unless given. The socket is created\n"
+              "non-inheritable.",
+    .tp_methods = sock_methods,
+    .tp_members = sock_members,
+    .tp_getset = sock_getset,
+    .tp_init = swsock_init,
+    .tp_alloc = PyType_GenericAlloc,
+    .tp_new = swsock_new,
+    .tp_free = PyObject_Del,
+    .tp_finalize = swsock_finalize,
+};
+
+static PyMethodDef module_methods[] = {
+    {"getdefaulttimeout", swsock_getdefaulttimeout, METH_NOARGS,
+     "getdefaulttimeout() -> timeout\n\nThe timeout given to new sockets (None: blocking)."},
+    {"setdefaulttimeout", swsock_setdefaulttimeout, METH_O,
+     "setdefaulttimeout(timeout)\n\nSet the timeout given to new sockets."},
+    {"socketpair", (PyCFunction)(void (*)(void))swsock_socketpair, FAST,
+     "socketpair([family[, type [, proto]]]) -> (socket object, socket object)"},
+    {"getaddrinfo", (PyCFunction)(void (*)(void))swsock_getaddrinfo, FASTKW,
+     "getaddrinfo(host, port [, family, type, proto, flags])\n"
+     "    -> list of (family, type, proto, canonname, sockaddr)"},
+    {NULL, NULL}
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_socket",
+    .m_doc = "Implementation module for socket operations, written in Swift.\n\n"
+             "See the socket module for documentation.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+int
+shim_warn_unclosed(PyObject *sock)
+{
+    return PyErr_ResourceWarning(sock, 1, "unclosed %R", sock);
+}
+
+int
+shim_audit_new(PyObject *sock, int family, int type, int proto)
+{
+    return PySys_Audit("socket.__new__", "Oiii", sock, family, type, proto);
+}
+
+int
+shim_audit_addr(const char *event, PyObject *sock, PyObject *addr)
+{
+    return PySys_Audit(event, "OO", sock, addr);
+}
+
+int
+shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int proto)
+{
+    return PySys_Audit("socket.getaddrinfo", "OOiii", host, port, family, type, proto);
+}
+
+PyMODINIT_FUNC
+PyInit__swiftsocket(void)
+{
+    if (PyType_Ready(&SwiftSocketType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (swsock_module_init(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,1 @@
+// CSystem is headers only; SwiftPM needs one source file per C target.

@@ -1,0 +1,158 @@
+// Bridge layer: PyObject references, conversions, the GIL and exceptions.
+import CPythonShim
+import Glibc
+
+typealias PyObjectPointer = UnsafeMutablePointer<PyObject>
+typealias SocketPointer = UnsafeMutablePointer<SwiftSocketObject>
+/// The arguments of a METH_FASTCALL call.
+typealias FastArgs = UnsafePointer<PyObjectPointer?>?
+
+/// A new reference to None, for `return` from a method.
+@inline(__always)
+func newNone() -> PyObjectPointer {
+    let none = shim_none()!
+    Py_INCREF(none)
+    return none
+}
+
+@inline(__always)
+func newBool(_ value: Bool) -> PyObjectPointer {
+    let object = (value ? shim_true() : shim_false())!
+    Py_INCREF(object)
+    return object
+}
+
+@inline(__always)
+func isNone(_ object: PyObjectPointer) -> Bool { object == shim_none() }
+
+@inline(__always)
+func asSocket(_ object: PyObjectPointer?) -> SocketPointer {
+    UnsafeMutableRawPointer(object!).assumingMemoryBound(to: SwiftSocketObject.self)
+}
+
+@inline(__always)
+func asObject(_ socket: SocketPointer) -> PyObjectPointer {
+    UnsafeMutableRawPointer(socket).assumingMemoryBound(to: PyObject.self)
+}
+
+/// Builds a tuple, stealing the references; nil (with the references
+/// released) if any item is nil or the tuple cannot be made.
+func makeTuple(_ items: PyObjectPointer?...) -> PyObjectPointer? {
+    guard items.allSatisfy({ $0 != nil }), let tuple = PyTuple_New(items.count) else {
+        items.forEach { Py_XDECREF($0) }
+        return nil
+    }
+    for (index, item) in items.enumerated() {
+        PyTuple_SET_ITEM(tuple, index, item)
+    }
+    return tuple
+}
+
+func makeString(_ text: String) -> PyObjectPointer? {
+    PyUnicode_FromString(text)
+}
+
+// MARK: - The GIL
+
+/// Runs `body` with the GIL released: only for code that touches no Python object.
+@inline(__always)
+func withoutGIL<T>(_ body: () -> T) -> T {
+    let thread = PyEval_SaveThread()
+    let result = body()
+    PyEval_RestoreThread(thread)
+    return result
+}
+
+// MARK: - Exceptions
+
+/// Marks that a Python exception has been set and the entry point must return NULL / -1.
+struct PythonError: Error {}
+
+@discardableResult
+func raise(_ type: PyObjectPointer?, _ message: String) -> PythonError {
+    PyErr_SetString(type, message)
+    return PythonError()
+}
+
+/// OSError (or its errno subclass, e.g. BlockingIOError) from an errno, as
+/// PyErr_SetFromErrno builds it: OSError(errno, strerror(errno)).
+@discardableResult
+func raiseOSError(_ error: Errno) -> PythonError {
+    if let args = makeTuple(PyLong_FromLong(Int(error.rawValue)), makeString(error.message)) {
+        PyErr_SetObject(PyExc_OSError, args)
+        Py_DECREF(args)
+    }
+    return PythonError()
+}
+
+@discardableResult
+func raiseTimeout() -> PythonError {
+    raise(PyExc_TimeoutError, "timed out")
+}
+
+/// socket.gaierror(code, message), or OSError for EAI_SYSTEM, like CPython's set_gaierror.
+@discardableResult
+func raiseResolveError(_ error: ResolveError) -> PythonError {
+    switch error {
+    case .system(let errno):
+        return raiseOSError(errno)
+    case .gai(let code, let message):
+        if let args = makeTuple(PyLong_FromLong(Int(code)), makeString(message)) {
+            PyErr_SetObject(ModuleState.gaierror, args)
+            Py_DECREF(args)
+        }
+        return PythonError()
+    }
+}
+
+/// Unwraps a syscall result, raising OSError on failure.
+@inline(__always)
+func check<T>(_ result: SyscallResult<T>) throws(PythonError) -> T {
+    switch result {
+    case .success(let value): return value
+    case .failure(let error): throw raiseOSError(error)
+    }
+}
+
+// MARK: - Entry-point adapters
+
+/// Runs a method body: a thrown PythonError (exception already set) becomes NULL.
+@inline(__always)
+func pyCall(_ body: () throws(PythonError) -> PyObjectPointer?) -> PyObjectPointer? {
+    do {
+        return try body()
+    } catch {
+        return nil
+    }
+}
+
+/// A new Python int.
+@inline(__always)
+func newInt(_ value: Int) -> PyObjectPointer? { PyLong_FromSsize_t(value) }
+
+/// Runs `body` over an object's buffer (CPython's 'w*' when `writable`,
+/// else 'y*'), releasing the buffer afterwards.
+func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, argument: Int,
+                   _ body: (UnsafeMutableRawBufferPointer) throws(PythonError) -> R) throws(PythonError) -> R {
+    var view = Py_buffer()
+    if writable {
+        if PyObject_GetBuffer(object, &view, PyBUF_WRITABLE) < 0 {
+            PyErr_Clear()
+            throw raise(PyExc_TypeError,
+                        "\(function)() argument \(argument) must be read-write bytes-like object, not \(typeName(object))")
+        }
+    } else if PyObject_GetBuffer(object, &view, PyBUF_SIMPLE) < 0 {
+        throw PythonError()   // "a bytes-like object is required, not 'str'"
+    }
+    defer { PyBuffer_Release(&view) }
+    if PyBuffer_IsContiguous(&view, CChar(UInt8(ascii: "C"))) == 0 {
+        throw raise(PyExc_TypeError,
+                    "\(function)() argument \(argument) must be contiguous buffer, not \(typeName(object))")
+    }
+    return try body(UnsafeMutableRawBufferPointer(start: view.buf, count: view.len))
+}
+
+/// The type name CPython prints in messages ("None" for None).
+func typeName(_ object: PyObjectPointer) -> String {
+    isNone(object) ? "None" : String(cString: shim_type_name(object))
+}

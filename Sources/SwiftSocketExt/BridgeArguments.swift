@@ -1,0 +1,134 @@
+// Bridge layer: argument parsing with CPython's getargs.c semantics and
+// messages, for METH_FASTCALL entry points.
+import CPythonShim
+
+enum Arguments {
+    /// PyArg_ParseTuple's arity check and message.
+    static func checkCount(_ function: String, _ given: Int, min: Int, max: Int) throws(PythonError) {
+        guard given < min || given > max else { return }
+        let bound = given < min ? min : max
+        let quantifier = min == max ? "exactly" : given < min ? "at least" : "at most"
+        throw raise(PyExc_TypeError,
+                    "\(function)() takes \(quantifier) \(bound) argument\(bound == 1 ? "" : "s") (\(given) given)")
+    }
+
+    /// The `i` format: a C int, floats refused.
+    static func int32(_ object: PyObjectPointer) throws(PythonError) -> Int32 {
+        if shim_float_check(object) != 0 {
+            throw raise(PyExc_TypeError, "integer argument expected, got float")
+        }
+        let value = PyLong_AsLong(object)
+        if value == -1, PyErr_Occurred() != nil { throw PythonError() }
+        if value > Int(Int32.max) { throw raise(PyExc_OverflowError, "signed integer is greater than maximum") }
+        if value < Int(Int32.min) { throw raise(PyExc_OverflowError, "signed integer is less than minimum") }
+        return Int32(value)
+    }
+
+    /// The `I` format: an unsigned int, wrapped rather than range-checked.
+    static func uint32Mask(_ object: PyObjectPointer) throws(PythonError) -> UInt32 {
+        if shim_float_check(object) != 0 {
+            throw raise(PyExc_TypeError, "integer argument expected, got float")
+        }
+        let value = PyLong_AsUnsignedLongMask(object)
+        if value == UInt.max, PyErr_Occurred() != nil { throw PythonError() }
+        return UInt32(truncatingIfNeeded: value)
+    }
+
+    /// The `n` format: a Py_ssize_t through __index__.
+    static func ssize(_ object: PyObjectPointer) throws(PythonError) -> Int {
+        guard let index = PyNumber_Index(object) else { throw PythonError() }
+        defer { Py_DECREF(index) }
+        let value = PyLong_AsSsize_t(index)
+        if value == -1, PyErr_Occurred() != nil { throw PythonError() }
+        return value
+    }
+
+    /// _PyLong_AsInt: a C int through __index__, for METH_O integer arguments.
+    static func exactInt32(_ object: PyObjectPointer) throws(PythonError) -> Int32 {
+        let value = _PyLong_AsInt(object)
+        if value == -1, PyErr_Occurred() != nil { throw PythonError() }
+        return value
+    }
+
+    /// Unpacks METH_FASTCALL|METH_KEYWORDS arguments the way
+    /// PyArg_ParseTupleAndKeywords does for `names` (all positional-or-keyword,
+    /// the first `required` of them required). Missing optional ones are nil.
+    static func unpack(_ function: String, names: [StaticString], required: Int,
+                       _ args: FastArgs, _ nargs: Int, _ kwnames: PyObjectPointer?) throws(PythonError)
+        -> [PyObjectPointer?]
+    {
+        let keywordCount = kwnames.map { PyTuple_GET_SIZE($0) } ?? 0
+        let keywords = (0..<keywordCount).map { (shim_tuple_get_item(kwnames, $0)!, args![nargs + $0]!) }
+        return try assign(function, names, required, (0..<nargs).map { args![$0]! }, keywords)
+    }
+
+    /// The same for tp_init's (args tuple, kwargs dict).
+    static func unpack(_ function: String, names: [StaticString], required: Int,
+                       tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> [PyObjectPointer?] {
+        let positional = (0..<(tuple.map { PyTuple_GET_SIZE($0) } ?? 0)).map { shim_tuple_get_item(tuple, $0)! }
+        var keywords: [(PyObjectPointer, PyObjectPointer)] = []
+        if let dict {
+            var position = 0
+            var key: PyObjectPointer?, value: PyObjectPointer?
+            while PyDict_Next(dict, &position, &key, &value) != 0 { keywords.append((key!, value!)) }
+        }
+        return try assign(function, names, required, positional, keywords)
+    }
+
+    private static func assign(_ function: String, _ names: [StaticString], _ required: Int,
+                               _ positional: [PyObjectPointer], _ keywords: [(PyObjectPointer, PyObjectPointer)])
+        throws(PythonError) -> [PyObjectPointer?]
+    {
+        let given = positional.count + keywords.count
+        if given > names.count {
+            throw raise(PyExc_TypeError,
+                        "\(function)() takes at most \(names.count) \(positional.isEmpty ? "keyword " : "")argument\(names.count == 1 ? "" : "s") (\(given) given)")
+        }
+        var values = [PyObjectPointer?](repeating: nil, count: names.count)
+        for (index, value) in positional.enumerated() { values[index] = value }
+        for (key, value) in keywords {
+            guard shim_unicode_check(key) != 0, let keyText = PyUnicode_AsUTF8(key).map({ String(cString: $0) }) else {
+                PyErr_Clear()
+                throw raise(PyExc_TypeError, "keywords must be strings")
+            }
+            guard let position = names.firstIndex(where: { "\($0)" == keyText }) else {
+                throw raise(PyExc_TypeError, "'\(keyText)' is an invalid keyword argument for \(function)()")
+            }
+            if values[position] != nil {
+                throw raise(PyExc_TypeError,
+                            "argument for \(function)() given by name ('\(keyText)') and position (\(position + 1))")
+            }
+            values[position] = value
+        }
+        for index in 0..<required where values[index] == nil {
+            throw raise(PyExc_TypeError,
+                        "\(function)() missing required argument '\(names[index])' (pos \(index + 1))")
+        }
+        return values
+    }
+}
+
+// MARK: - Timeouts
+
+enum Timeout {
+    /// `None` as a timeout: block forever.
+    static let blocking: _PyTime_t = -1
+
+    /// CPython's socket_parse_timeout: None, or a non-negative number of
+    /// seconds that fits poll()'s millisecond argument.
+    static func parse(_ object: PyObjectPointer) throws(PythonError) -> _PyTime_t {
+        if isNone(object) { return blocking }
+        var timeout: _PyTime_t = 0
+        if _PyTime_FromSecondsObject(&timeout, object, _PyTime_ROUND_TIMEOUT) < 0 { throw PythonError() }
+        if timeout < 0 { throw raise(PyExc_ValueError, "Timeout value out of range") }
+        if _PyTime_AsMilliseconds(timeout, _PyTime_ROUND_TIMEOUT) > _PyTime_t(Int32.max) {
+            throw raise(PyExc_OverflowError, "timeout doesn't fit into C timeval")
+        }
+        return timeout
+    }
+
+    /// None or a float of seconds.
+    static func object(_ timeout: _PyTime_t) -> PyObjectPointer? {
+        timeout < 0 ? newNone() : PyFloat_FromDouble(_PyTime_AsSecondsDouble(timeout))
+    }
+}

@@ -1,0 +1,123 @@
+// Bridge layer: sockCall, the one loop every blocking socket operation runs
+// through (CPython's sock_call_ex), and the socket object's fields.
+import CPythonShim
+
+extension SocketPointer {
+    /// The fd, -1 once closed or detached. Read it afresh for every syscall:
+    /// another thread may close the socket while this one waits.
+    @inline(__always) var fd: Int32 {
+        get { pointee.sock_fd }
+        nonmutating set { pointee.sock_fd = newValue }
+    }
+
+    /// ns; <0 blocking, 0 non-blocking, >0 timeout.
+    @inline(__always) var timeout: _PyTime_t {
+        get { pointee.sock_timeout }
+        nonmutating set { pointee.sock_timeout = newValue }
+    }
+
+    @inline(__always) var family: Int32 { pointee.sock_family }
+}
+
+/// What an operation waits for before it can make progress.
+enum Readiness {
+    case readable
+    case writable
+    /// A connect in progress: writable, or an error, even on a blocking socket.
+    case connected
+}
+
+/// Why sockCall gave up.
+enum SockCallFailure: Error {
+    /// A signal handler raised: its exception is set.
+    case raised
+    case timedOut
+    case failed(Errno)
+
+    /// Sets the matching Python exception, if not set already.
+    var pythonError: PythonError {
+        switch self {
+        case .raised: return PythonError()
+        case .timedOut: return raiseTimeout()
+        case .failed(let errno): return raiseOSError(errno)
+        }
+    }
+
+    /// The errno that connect_ex reports: EWOULDBLOCK for a timeout, as CPython does.
+    var errnoValue: Int32? {
+        switch self {
+        case .raised: return nil
+        case .timedOut: return Errno.wouldBlock.rawValue
+        case .failed(let errno): return errno.rawValue
+        }
+    }
+}
+
+/// Runs `attempt` (one syscall on the socket's current fd) with the GIL
+/// released, with CPython's semantics:
+/// - with a timeout (or for `.connected`), first poll() for readiness against
+///   a monotonic deadline; `.timedOut` once it passes;
+/// - on EINTR, run the signal handlers (PyErr_CheckSignals, GIL held): stop
+///   with `.raised` if one raised, else retry (PEP 475);
+/// - with a timeout, EAGAIN after a positive poll is a false positive: wait again;
+/// - any other failure, EAGAIN on a non-blocking socket included, is returned.
+@inline(__always)
+func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t,
+                 _ attempt: (Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
+    let deadline = timeout > 0 ? _PyDeadline_Init(timeout) : 0
+    var firstWait = true
+    while true {
+        if timeout > 0 || readiness == .connected {
+            let remaining = timeout > 0 && !firstWait ? _PyDeadline_Get(deadline) : timeout
+            firstWait = false
+            if timeout > 0 && remaining < 0 { return .failure(.timedOut) }
+            switch waitUntilReady(socket, readiness, remaining) {
+            case .success(.ready):
+                break
+            case .success(.timedOut):
+                return .failure(.timedOut)
+            case .failure(.interrupted):
+                if PyErr_CheckSignals() != 0 { return .failure(.raised) }
+                continue
+            case .failure(let errno):
+                return .failure(.failed(errno))
+            }
+        }
+        while true {
+            let fd = socket.fd
+            let result = withoutGIL { attempt(fd) }
+            switch result {
+            case .success(let value):
+                return .success(value)
+            case .failure(.interrupted):
+                if PyErr_CheckSignals() != 0 { return .failure(.raised) }
+                continue
+            case .failure(let errno) where errno.isWouldBlock && socket.timeout > 0:
+                break
+            case .failure(let errno):
+                return .failure(.failed(errno))
+            }
+            break  // false positive: poll again
+        }
+    }
+}
+
+/// CPython's internal_select: poll the socket, without the GIL.
+/// `interval < 0` waits forever.
+private func waitUntilReady(_ socket: SocketPointer, _ readiness: Readiness,
+                            _ interval: _PyTime_t) -> SyscallResult<POSIX.PollResult> {
+    // Nothing to wait for on a non-blocking socket, or a closed one (the
+    // syscall will then report EBADF).
+    if (socket.timeout <= 0 && readiness != .connected) || socket.fd < 0 {
+        return .success(.ready)
+    }
+    let events: Int16
+    switch readiness {
+    case .readable: events = Int16(POLLIN)
+    case .writable: events = Int16(POLLOUT)
+    case .connected: events = Int16(POLLOUT | POLLERR)
+    }
+    let milliseconds = interval < 0 ? -1 : Int32(clamping: _PyTime_AsMilliseconds(interval, _PyTime_ROUND_CEILING))
+    let fd = socket.fd
+    return withoutGIL { POSIX.poll(fd, events: events, milliseconds: milliseconds) }
+}

@@ -1,0 +1,62 @@
+// Methods: socket options.
+import CPythonShim
+import Glibc
+
+/// `setsockopt(level, option, value: int | buffer)` or
+/// `setsockopt(level, option, None, optlen)`.
+@_cdecl("swsock_setsockopt")
+func socketSetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in
+        let fourArguments = nargs == 4 && isNone(args![2]!)
+        if !fourArguments {
+            try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
+        }
+        let level = try Arguments.int32(args![0]!)
+        let option = try Arguments.int32(args![1]!)
+        let fd = asSocket(object).fd
+        let value = args![2]!
+        if fourArguments {
+            let length = try Arguments.uint32Mask(args![3]!)
+            try check(POSIX.setsockopt(fd, level: level, option: option, nil, length))
+        } else if var flag = try? Arguments.int32(value) {
+            try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<Int32>.size)))
+        } else {
+            PyErr_Clear()  // not an int: a bytes-like value, or the buffer error below
+            try withBuffer(value, writable: false, function: "setsockopt", argument: 3) { bytes throws(PythonError) in
+                try check(POSIX.setsockopt(fd, level: level, option: option, bytes.baseAddress, UInt32(bytes.count)))
+            }
+        }
+        return newNone()
+    }
+}
+
+/// `getsockopt(level, option) -> int`, `getsockopt(level, option, buflen) -> bytes`
+@_cdecl("swsock_getsockopt")
+func socketGetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in
+        try Arguments.checkCount("getsockopt", nargs, min: 2, max: 3)
+        let level = try Arguments.int32(args![0]!)
+        let option = try Arguments.int32(args![1]!)
+        let bufferLength = nargs > 2 ? try Arguments.int32(args![2]!) : 0
+        let fd = asSocket(object).fd
+        if bufferLength == 0 {
+            return newInt(Int(try check(POSIX.getsockoptInt(fd, level: level, option: option))))
+        }
+        guard (1...1024).contains(bufferLength) else {
+            throw raise(PyExc_OSError, "getsockopt buflen out of range")
+        }
+        guard var bytes = PyBytes_FromStringAndSize(nil, Int(bufferLength)) else { throw PythonError() }
+        let result = POSIX.getsockopt(fd, level: level, option: option,
+                                      PyBytes_AS_STRING(bytes), UInt32(bufferLength))
+        switch result {
+        case .failure(let errno):
+            Py_DECREF(bytes)
+            throw raiseOSError(errno)
+        case .success(let length):
+            var resized: PyObjectPointer? = bytes
+            if _PyBytes_Resize(&resized, Int(length)) < 0 { throw PythonError() }
+            bytes = resized!
+            return bytes
+        }
+    }
+}
