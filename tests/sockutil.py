@@ -2,6 +2,7 @@
 
 import errno
 import os
+import signal
 import threading
 import time
 
@@ -233,6 +234,22 @@ def recv_exactly(sock, n, limit_seconds=IO_TIMEOUT):
 
 # ---------------------------------------------------------------- threads
 
+def block_test_signals():
+    """Block SIGALRM in the calling (helper) thread.
+
+    The signal tests interrupt a blocking call in the main thread with
+    SIGALRM; the kernel may deliver a process-directed signal to any thread
+    that does not block it, so every helper thread blocks it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+
+
+class _QuietTimer(threading.Timer):
+    def run(self):
+        block_test_signals()
+        super().run()
+
+
 class Worker(threading.Thread):
     """A daemon thread whose exception (if any) is re-raised by finish()."""
 
@@ -244,6 +261,7 @@ class Worker(threading.Thread):
         self.error = None
 
     def run(self):
+        block_test_signals()
         try:
             self.result = self._target_fn(*self._args)
         except BaseException as exc:
@@ -275,7 +293,7 @@ class Watchdog:
         self.seconds = seconds
         self.socks = socks
         self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
+        self._timer = _QuietTimer(seconds, self._fire)
         self._timer.daemon = True
 
     def _fire(self):
