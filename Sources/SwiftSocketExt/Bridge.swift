@@ -139,7 +139,7 @@ func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, 
         if PyObject_GetBuffer(object, &view, PyBUF_WRITABLE) < 0 {
             PyErr_Clear()
             throw raise(PyExc_TypeError,
-                        "\(function)() argument \(argument) must be read-write bytes-like object, not \(typeName(object))")
+                        "\(function)() argument \(argument) must be read-write bytes-like object, not \(argumentTypeName(object))")
         }
     } else if PyObject_GetBuffer(object, &view, PyBUF_SIMPLE) < 0 {
         throw PythonError()   // "a bytes-like object is required, not 'str'"
@@ -147,12 +147,17 @@ func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, 
     defer { PyBuffer_Release(&view) }
     if PyBuffer_IsContiguous(&view, CChar(UInt8(ascii: "C"))) == 0 {
         throw raise(PyExc_TypeError,
-                    "\(function)() argument \(argument) must be contiguous buffer, not \(typeName(object))")
+                    "\(function)() argument \(argument) must be contiguous buffer, not \(argumentTypeName(object))")
     }
     return try body(UnsafeMutableRawBufferPointer(start: view.buf, count: view.len))
 }
 
-/// The type name CPython prints in messages ("None" for None).
+/// The object's type name, as CPython's messages print Py_TYPE(o)->tp_name.
 func typeName(_ object: PyObjectPointer) -> String {
-    isNone(object) ? "None" : String(cString: shim_type_name(object))
+    String(cString: shim_type_name(object))
+}
+
+/// The name getargs.c's "must be X, not Y" messages use: "None" for None.
+func argumentTypeName(_ object: PyObjectPointer) -> String {
+    isNone(object) ? "None" : typeName(object)
 }
