@@ -24,10 +24,12 @@ DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "unix-pingpong",
                      "tcp-bulk", "create-close")
 
 
-def run_one(impl, workload, duration, pkg_root):
+def run_one(impl, workload, duration, pkg_root, cpu):
     """Run one measurement in a fresh process; return its result dict or raise."""
     cmd = [sys.executable, worker_mod.__file__, impl, workload,
            "--duration", repr(duration), "--pkg-root", pkg_root]
+    if cpu is not None:
+        cmd += ["--cpu", str(cpu)]
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=duration * 4 + 90,
@@ -63,6 +65,9 @@ def bench(args):
     if labels[0] == labels[1]:           # A/A run, e.g. "stdlib,stdlib"
         labels = [labels[0] + "#1", labels[1] + "#2"]
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cpu = None
+    if args.pin and hasattr(os, "sched_getaffinity"):
+        cpu = max(os.sched_getaffinity(0))
 
     print("swiftsocket bench: %d round(s) x %d workload(s), %.2f s per measurement, "
           "each in a fresh process; order per round: %s then %s"
@@ -71,9 +76,11 @@ def bench(args):
         load = "%.2f" % os.getloadavg()[0]
     except OSError:
         load = "?"
-    print("python %s on %s %s, %d CPU(s), load average %s"
+    print("python %s on %s %s, %d CPU(s), load average %s; %s"
           % (platform.python_version(), platform.system(), platform.machine(),
-             os.cpu_count() or 0, load))
+             os.cpu_count() or 0, load,
+             "both processes of a measurement pinned to CPU %d" % cpu
+             if cpu is not None else "not pinned"))
     print(flush=True)
 
     results = {w: {lab: [] for lab in labels} for w in args.workloads}
@@ -88,7 +95,7 @@ def bench(args):
                 if (w, lab) in errors:
                     continue
                 try:
-                    r = run_one(impl, w, args.duration, pkg_root)
+                    r = run_one(impl, w, args.duration, pkg_root, cpu)
                 except Exception as exc:  # report and keep going
                     errors[(w, lab)] = str(exc)
                     print("  round %d  %-22s %-14s FAILED: %s" % (rnd, w, lab, exc),
@@ -141,7 +148,7 @@ def bench(args):
 
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rounds": args.rounds, "duration": args.duration,
+            json.dump({"rounds": args.rounds, "duration": args.duration, "cpu": cpu,
                        "labels": labels, "results": summary,
                        "errors": {"%s/%s" % k: v for k, v in errors.items()}},
                       fh, indent=2)
@@ -165,6 +172,8 @@ def main(argv=None):
     bp.add_argument("--impls", default=",".join(DEFAULT_IMPLS),
                     help="two implementations A,B to compare (default stdlib,swiftsocket;"
                          " stdlib,stdlib gives an A/A noise check)")
+    bp.add_argument("--no-pin", dest="pin", action="store_false",
+                    help="do not pin each measurement (worker and its peer) to one CPU")
     bp.add_argument("--json", metavar="FILE", help="also write raw results to FILE")
     bp.add_argument("-v", "--verbose", action="store_true",
                     help="print every measurement as it completes")

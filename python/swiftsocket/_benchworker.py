@@ -66,7 +66,8 @@ def load_socket(impl, pkg_root=None):
 
 def backend_name(socket):
     mod = socket._socket
-    return "%s (%s)" % (mod.__name__, os.path.basename(getattr(mod, "__file__", "built-in")))
+    native = getattr(mod, "_swiftsocket", mod)
+    return "%s (%s)" % (mod.__name__, os.path.basename(getattr(native, "__file__", "built-in")))
 
 
 # --------------------------------------------------------------------------
@@ -335,8 +336,14 @@ def main(argv=None):
     ap.add_argument("--duration", type=float, default=0.5, help="seconds to measure")
     ap.add_argument("--pkg-root", default=None,
                     help="directory holding the swiftsocket package to import")
+    ap.add_argument("--cpu", type=int, default=None,
+                    help="pin this process and its forked peer to one CPU")
     args = ap.parse_args(argv)
     duration = min(max(args.duration, 0.01), 30.0)
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        # Both ends of a ping-pong on one CPU: a same-CPU context switch is
+        # far steadier than a cross-CPU wake-up on a small, shared machine.
+        os.sched_setaffinity(0, {args.cpu})
 
     # Hard bound for this process (the forked peers arm their own).
     arm_watchdog(duration * 4 + 60)
