@@ -142,6 +142,9 @@ def bench(args):
     for lab in labels:
         if lab in backends:
             print("%s ran on %s" % (lab, backends[lab]))
+    if args.quick:
+        print("--quick: short measurements, indicative only; run without --quick "
+              "for numbers to quote.")
     print("total time %.1f s" % total)
     for (w, lab), msg in errors.items():
         print("FAILED: %s with %s: %s" % (w, lab, msg))
