@@ -53,50 +53,52 @@ enum Arguments {
     /// Unpacks METH_FASTCALL|METH_KEYWORDS arguments the way
     /// PyArg_ParseTupleAndKeywords does for `names` (all positional-or-keyword,
     /// the first `required` of them required). Missing optional ones are nil.
-    static func unpack(_ function: String, names: [StaticString], required: Int,
+    static func unpack(_ function: StaticString, names: [StaticString], required: Int,
                        _ args: FastArgs, _ nargs: Int, _ kwnames: PyObjectPointer?) throws(PythonError)
-        -> [PyObjectPointer?]
+        -> ArgumentValues
     {
         let keywordCount = kwnames.map { PyTuple_GET_SIZE($0) } ?? 0
-        let keywords = (0..<keywordCount).map { (shim_tuple_get_item(kwnames, $0)!, args![nargs + $0]!) }
-        return try assign(function, names, required, (0..<nargs).map { args![$0]! }, keywords)
+        return try assign(function, names, required, positionalCount: nargs, { args![$0]! },
+                          keywordCount: keywordCount) { (shim_tuple_get_item(kwnames, $0)!, args![nargs + $0]!) }
     }
 
     /// The same for tp_init's (args tuple, kwargs dict).
-    static func unpack(_ function: String, names: [StaticString], required: Int,
-                       tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> [PyObjectPointer?] {
-        let positional = (0..<(tuple.map { PyTuple_GET_SIZE($0) } ?? 0)).map { shim_tuple_get_item(tuple, $0)! }
-        var keywords: [(PyObjectPointer, PyObjectPointer)] = []
-        if let dict {
-            var position = 0
+    static func unpack(_ function: StaticString, names: [StaticString], required: Int,
+                       tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> ArgumentValues {
+        var position = 0
+        return try assign(function, names, required, positionalCount: tuple.map { PyTuple_GET_SIZE($0) } ?? 0,
+                          { shim_tuple_get_item(tuple, $0)! },
+                          keywordCount: dict.map { PyDict_Size($0) } ?? 0) { _ in
             var key: PyObjectPointer?, value: PyObjectPointer?
-            while PyDict_Next(dict, &position, &key, &value) != 0 { keywords.append((key!, value!)) }
+            _ = PyDict_Next(dict, &position, &key, &value)
+            return (key!, value!)
         }
-        return try assign(function, names, required, positional, keywords)
     }
 
-    private static func assign(_ function: String, _ names: [StaticString], _ required: Int,
-                               _ positional: [PyObjectPointer], _ keywords: [(PyObjectPointer, PyObjectPointer)])
-        throws(PythonError) -> [PyObjectPointer?]
+    @inline(__always)
+    private static func assign(_ function: StaticString, _ names: [StaticString], _ required: Int,
+                               positionalCount: Int, _ positional: (Int) -> PyObjectPointer,
+                               keywordCount: Int, _ keyword: (Int) -> (PyObjectPointer, PyObjectPointer))
+        throws(PythonError) -> ArgumentValues
     {
-        let given = positional.count + keywords.count
+        let given = positionalCount + keywordCount
         if given > names.count {
             throw raise(PyExc_TypeError,
-                        "\(function)() takes at most \(names.count) \(positional.isEmpty ? "keyword " : "")argument\(names.count == 1 ? "" : "s") (\(given) given)")
+                        "\(function)() takes at most \(names.count) \(positionalCount == 0 ? "keyword " : "")argument\(names.count == 1 ? "" : "s") (\(given) given)")
         }
-        var values = [PyObjectPointer?](repeating: nil, count: names.count)
-        for (index, value) in positional.enumerated() { values[index] = value }
-        for (key, value) in keywords {
-            guard shim_unicode_check(key) != 0, let keyText = PyUnicode_AsUTF8(key).map({ String(cString: $0) }) else {
-                PyErr_Clear()
-                throw raise(PyExc_TypeError, "keywords must be strings")
-            }
-            guard let position = names.firstIndex(where: { "\($0)" == keyText }) else {
-                throw raise(PyExc_TypeError, "'\(keyText)' is an invalid keyword argument for \(function)()")
+        var values = ArgumentValues()
+        for index in 0..<positionalCount { values[index] = positional(index) }
+        for k in 0..<keywordCount {
+            let (key, value) = keyword(k)
+            guard shim_unicode_check(key) != 0 else { throw raise(PyExc_TypeError, "keywords must be strings") }
+            guard let position = names.firstIndex(where: {
+                PyUnicode_CompareWithASCIIString(key, UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
+            }) else {
+                throw raise(PyExc_TypeError, "'\(String(cString: PyUnicode_AsUTF8(key) ?? ""))' is an invalid keyword argument for \(function)()")
             }
             if values[position] != nil {
                 throw raise(PyExc_TypeError,
-                            "argument for \(function)() given by name ('\(keyText)') and position (\(position + 1))")
+                            "argument for \(function)() given by name ('\(names[position])') and position (\(position + 1))")
             }
             values[position] = value
         }
@@ -105,6 +107,27 @@ enum Arguments {
                         "\(function)() missing required argument '\(names[index])' (pos \(index + 1))")
         }
         return values
+    }
+}
+
+/// Up to six borrowed argument references, nil where not given; kept inline
+/// so that parsing allocates nothing.
+struct ArgumentValues {
+    static let capacity = 6
+    private var storage: (PyObjectPointer?, PyObjectPointer?, PyObjectPointer?,
+                          PyObjectPointer?, PyObjectPointer?, PyObjectPointer?) = (nil, nil, nil, nil, nil, nil)
+
+    subscript(index: Int) -> PyObjectPointer? {
+        get {
+            precondition(index < ArgumentValues.capacity)
+            return withUnsafeBytes(of: storage) { $0.load(fromByteOffset: index * MemoryLayout<PyObjectPointer?>.stride, as: PyObjectPointer?.self) }
+        }
+        set {
+            precondition(index < ArgumentValues.capacity)
+            withUnsafeMutableBytes(of: &storage) {
+                $0.storeBytes(of: newValue, toByteOffset: index * MemoryLayout<PyObjectPointer?>.stride, as: PyObjectPointer?.self)
+            }
+        }
     }
 }
 
