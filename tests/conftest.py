@@ -18,6 +18,7 @@ import faulthandler
 import gc
 import os
 import sys
+import types
 
 import _socket
 
@@ -61,11 +62,46 @@ def pytest_unconfigure(config):
 
 # ---------------------------------------------------------------- modules
 
+class _UnimportableSwiftsocket(types.ModuleType):
+    """Stands in for swiftsocket when it cannot be imported.
+
+    Any attribute a test uses fails the test (pytest.fail raises a
+    BaseException, so no helper swallows it): the swiftsocket-param tests
+    FAIL in their call phase instead of erroring in setup or being skipped.
+    """
+
+    def __getattr__(self, name):
+        pytest.fail("cannot import swiftsocket: %s"
+                    % self.__dict__["_import_error"], pytrace=False)
+
+
 def _swiftsocket_or_fail():
     module, error = sockutil.try_import_swiftsocket()
     if module is None:
-        pytest.fail("cannot import swiftsocket: %s" % error, pytrace=False)
+        stand_in = _UnimportableSwiftsocket("swiftsocket")
+        stand_in.__dict__["_import_error"] = error
+        return stand_in
     return module
+
+
+def _uses_swiftsocket(item):
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("mod") == "swiftsocket":
+        return True
+    return "swift" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    # Belt and braces: a swiftsocket test that passed without touching the
+    # module still fails when swiftsocket cannot be imported.
+    if report.when == "call" and report.passed and _uses_swiftsocket(item):
+        module, error = sockutil.try_import_swiftsocket()
+        if module is None:
+            report.outcome = "failed"
+            report.longrepr = "cannot import swiftsocket: %s" % error
+    return report
 
 
 @pytest.fixture(params=["stdlib", "swiftsocket"])

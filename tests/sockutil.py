@@ -105,6 +105,19 @@ class SocketRegistry:
                 pass
 
 
+def adopt(module, track, fd, *args, **kwargs):
+    """module.socket(*args, fileno=fd): on failure fd is closed, not leaked.
+
+    On success the socket owns fd (and is tracked when track is given).
+    """
+    try:
+        sock = module.socket(*args, fileno=fd, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+    return track(sock) if track is not None else sock
+
+
 def listener(module, track, family=None, addr=None, backlog=5,
              rcvbuf=None):
     """A listening TCP socket of ``module`` on loopback, port 0."""
@@ -163,7 +176,7 @@ def server_pair(mod, track, family=None):
     peer.settimeout(IO_TIMEOUT)
     peer.connect(lsock.getsockname())
     fd, _ = lsock._accept()
-    conn = track(mod.socket(lsock.family, lsock.type, lsock.proto, fileno=fd))
+    conn = adopt(mod, track, fd, lsock.family, lsock.type, lsock.proto)
     conn.settimeout(IO_TIMEOUT)
     lsock.close()
     return conn, peer

@@ -141,8 +141,7 @@ def test_setdefaulttimeout_inherited(mod, track, value):
         track(a), track(b)
         assert a.gettimeout() == float(value)
         assert b.gettimeout() == float(value)
-        fd = os.dup(s.fileno())
-        adopted = track(mod.socket(fileno=fd))
+        adopted = sockutil.adopt(mod, track, os.dup(s.fileno()))
         assert adopted.gettimeout() == float(value)
     finally:
         mod.setdefaulttimeout(None)

@@ -130,7 +130,7 @@ def test_fileno_adoption_detects_family_type_proto(mod, track, family, kind,
     typ = getattr(_socket, kind)
     orig = track(_socket.socket(fam, typ))
     fd = os.dup(orig.fileno())
-    s = track(mod.socket(fileno=fd))
+    s = sockutil.adopt(mod, track, fd)
     assert s.fileno() == fd
     assert (s.family, s.type, s.proto) == (fam, typ, expected_proto)
     assert s.timeout is None
@@ -142,7 +142,7 @@ def test_fileno_adoption_detects_family_type_proto(mod, track, family, kind,
 def test_fileno_adoption_matches_oracle(mod, track):
     def scenario(m):
         orig = track(_socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM))
-        s = track(m.socket(fileno=os.dup(orig.fileno())))
+        s = sockutil.adopt(m, track, os.dup(orig.fileno()))
         return (s.family, s.type, s.proto, s.timeout, s.getblocking())
     assert assert_same(mod, scenario) == (
         "ok", (_socket.AF_INET, _socket.SOCK_DGRAM, _socket.IPPROTO_UDP,
@@ -150,14 +150,15 @@ def test_fileno_adoption_matches_oracle(mod, track):
 
 
 def test_fileno_adoption_positional_and_explicit_values(mod, track):
+    inet, stream = mod.AF_INET, mod.SOCK_STREAM
     orig = track(_socket.socket(_socket.AF_INET, _socket.SOCK_STREAM))
     fd = os.dup(orig.fileno())
     # Explicit values are taken as given, without checking the fd.
-    s = track(mod.socket(mod.AF_INET, mod.SOCK_STREAM, 0, fd))
+    s = sockutil.adopt(mod, track, fd, inet, stream, 0)
     assert (s.family, s.type, s.proto) == (mod.AF_INET, mod.SOCK_STREAM, 0)
     assert s.fileno() == fd
     fd2 = os.dup(orig.fileno())
-    s2 = track(mod.socket(mod.AF_INET, fileno=fd2))
+    s2 = sockutil.adopt(mod, track, fd2, inet)
     assert (s2.family, s2.type, s2.proto) == (
         mod.AF_INET, mod.SOCK_STREAM, mod.IPPROTO_TCP)
 
@@ -166,7 +167,7 @@ def test_fileno_adoption_of_bound_socket_keeps_address(mod, track):
     orig = track(_socket.socket())
     orig.bind((sockutil.LOOPBACK4, 0))
     fd = os.dup(orig.fileno())
-    s = track(mod.socket(fileno=fd))
+    s = sockutil.adopt(mod, track, fd)
     assert s.getsockname() == orig.getsockname()
 
 
@@ -175,7 +176,7 @@ def test_fileno_adoption_of_nonblocking_fd(mod, track):
         orig = track(_socket.socket(_socket.AF_INET,
                                     _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK))
         fd = os.dup(orig.fileno())
-        s = track(m.socket(fileno=fd))
+        s = sockutil.adopt(m, track, fd)
         return (s.type, s.timeout, s.getblocking(), os.get_blocking(fd))
     assert_same(mod, scenario)
 

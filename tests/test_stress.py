@@ -25,15 +25,16 @@ def scaled(n, minimum=1):
     return max(minimum, int(n * SCALE))
 
 
-def _echo_server(lsock, stop, expected_conns, deadline):
-    """select()-based echo server over non-blocking sockets of lsock's
-    module; returns the number of connections served."""
-    module = type(lsock)
+def _echo_server(module, lsock, stop, expected_conns, deadline):
+    """select()-based echo server over non-blocking ``module`` sockets;
+    returns the number of connections served."""
     lsock.setblocking(False)
     conns = {}
     served = 0
     try:
-        while not stop.is_set() and time.monotonic() < deadline:
+        for _ in range(10 ** 6):
+            if stop.is_set() or time.monotonic() > deadline:
+                break
             r, _, _ = select.select([lsock] + list(conns), [], [], 0.1)
             for s in r:
                 if s is lsock:
@@ -42,8 +43,8 @@ def _echo_server(lsock, stop, expected_conns, deadline):
                             fd, _addr = lsock._accept()
                         except BlockingIOError:
                             break
-                        c = module(lsock.family, lsock.type, lsock.proto,
-                                   fileno=fd)
+                        c = sockutil.adopt(module, None, fd, lsock.family,
+                                           lsock.type, lsock.proto)
                         c.settimeout(IO_TIMEOUT)
                         conns[c] = True
                         served += 1
@@ -75,7 +76,7 @@ def test_many_concurrent_connections(mod, track):
     addr = lsock.getsockname()
     stop = threading.Event()
     deadline = time.monotonic() + 40
-    server = start_worker(_echo_server, lsock, stop, total, deadline)
+    server = start_worker(_echo_server, mod, lsock, stop, total, deadline)
 
     def client(tid):
         ok = 0
@@ -118,7 +119,7 @@ def test_many_simultaneously_open_connections(mod, track):
         c.connect(lsock.getsockname())
         clients.append(c)
         fd, _ = lsock._accept()
-        accepted.append(track(mod.socket(fileno=fd)))
+        accepted.append(sockutil.adopt(mod, track, fd))
     for i, c in enumerate(clients):
         c.sendall(b"%08d" % i)
     for i, a in enumerate(accepted):
@@ -130,7 +131,7 @@ def test_repeated_large_transfers(mod, track):
     rounds = scaled(6)
     size = 8 * 1024 * 1024
     conn, peer = sockutil.server_pair(mod, track)
-    client = track(mod.socket(fileno=os.dup(peer.fileno())))
+    client = sockutil.adopt(mod, track, os.dup(peer.fileno()))
     peer.close()
     client.settimeout(IO_TIMEOUT)
     deadline = time.monotonic() + 45
@@ -158,7 +159,7 @@ def test_repeated_large_transfers(mod, track):
 def test_full_duplex_transfer(mod, track):
     size = scaled(16 * 1024 * 1024, minimum=1 << 20)
     conn, peer = sockutil.server_pair(mod, track)
-    client = track(mod.socket(fileno=os.dup(peer.fileno())))
+    client = sockutil.adopt(mod, track, os.dup(peer.fileno()))
     peer.close()
     client.settimeout(30)
     conn.settimeout(30)
