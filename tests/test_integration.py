@@ -417,3 +417,87 @@ def test_swiftsocket_is_not_the_c_module(swift):
     assert not issubclass(_socket.socket, swift.socket)
     assert swift.getaddrinfo is not _socket.getaddrinfo
     assert swift.socketpair is not _socket.socketpair
+
+
+def _tls_cert(tmp_path):
+    """A certificate+key PEM for localhost: CPython's own test certificate
+    when installed, else a throwaway one made with the openssl CLI."""
+    import sysconfig
+    candidate = os.path.join(sysconfig.get_paths()["stdlib"], "test",
+                             "certdata", "keycert.pem")
+    if os.path.exists(candidate):
+        return candidate
+    path = str(tmp_path / "keycert.pem")
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", path, "-out", path + ".crt", "-days", "1",
+             "-subj", "/CN=localhost"],
+            check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip("no TLS certificate available: %s" % exc)
+    with open(path, "a") as out, open(path + ".crt") as crt:
+        out.write(crt.read())
+    return path
+
+
+def test_tls_roundtrip_and_timeout(mod, tmp_path):
+    # _ssl reads sock_fd and sock_timeout straight from the socket object's
+    # C layout and imports the CAPI capsule of sys.modules['_socket'].
+    cert = _tls_cert(tmp_path)
+    run_child(mod, r'''
+        import ssl, threading, time
+        CERT = sys.argv[2]
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(CERT)
+        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_ctx.check_hostname = False
+        client_ctx.verify_mode = ssl.CERT_NONE
+        srv = socket.create_server(("127.0.0.1", 0))
+        srv.settimeout(10)
+        done = threading.Event()
+        errors = []
+
+        def serve():
+            try:
+                conn, _ = srv.accept()
+                conn.settimeout(10)
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    data = b""
+                    while not data.endswith(b"\n"):
+                        chunk = tls.recv(1024)
+                        if not chunk:
+                            break
+                        data += chunk
+                    tls.sendall(data.upper())
+                    done.wait(10)   # stay silent while the client times out
+            except Exception as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        raw = socket.create_connection(srv.getsockname(), timeout=10)
+        with client_ctx.wrap_socket(raw) as tls:
+            assert isinstance(tls, BASE)
+            tls.sendall(b"hello tls\n")
+            got = b""
+            while len(got) < 10:
+                chunk = tls.recv(1024)
+                assert chunk
+                got += chunk
+            assert got == b"HELLO TLS\n", got
+            tls.settimeout(0.3)
+            t0 = time.monotonic()
+            try:
+                tls.recv(10)
+            except TimeoutError:
+                elapsed = time.monotonic() - t0
+            else:
+                raise AssertionError("TLS recv did not time out")
+            assert 0.2 <= elapsed <= 3.0, elapsed
+            done.set()
+        t.join(10)
+        assert not t.is_alive()
+        assert not errors, errors
+        srv.close()
+    ''', tmp_path, extra_args=(cert,))
