@@ -14,11 +14,11 @@ import textwrap
 
 import pytest
 
-CHILD_TIMEOUT = 90
+CHILD_TIMEOUT = 45  # below the per-test watchdog (60 s)
 
 PREAMBLE = r'''
 import faulthandler, sys
-faulthandler.dump_traceback_later(60, exit=True)
+faulthandler.dump_traceback_later(40, exit=True)
 MOD = sys.argv[1]
 if MOD == "swiftsocket":
     assert "socket" not in sys.modules

@@ -90,8 +90,11 @@ def test_handler_returns_call_is_retried(mod, track, alarm, name, timeout):
     sock, peer = _setup(mod, track, name)
     sock.settimeout(timeout)
 
+    sent_at = []
+
     def send_later():
         time.sleep(ALARM_AT + 0.4)
+        sent_at.append(time.monotonic())
         peer.sendall(b"after the signal")
 
     with Watchdog(IO_TIMEOUT, sock):
@@ -110,6 +113,9 @@ def test_handler_returns_call_is_retried(mod, track, alarm, name, timeout):
     # recv() must not have returned before the data was sent
     assert el.seconds >= ALARM_AT + 0.3
     assert calls[0] - el.start >= ALARM_AT * 0.5
+    # The handler ran while recv was blocked (EINTR -> run handlers ->
+    # retry), not deferred until after the data arrived.
+    assert calls[0] < sent_at[0]
 
 
 def test_handler_returns_accept_is_retried(mod, track, alarm):
@@ -118,8 +124,11 @@ def test_handler_returns_accept_is_retried(mod, track, alarm):
     client = track(_socket.socket())
     client.settimeout(IO_TIMEOUT)
 
+    connected_at = []
+
     def connect_later():
         time.sleep(ALARM_AT + 0.4)
+        connected_at.append(time.monotonic())
         client.connect(addr)
 
     with Watchdog(IO_TIMEOUT, lsock):
@@ -132,6 +141,7 @@ def test_handler_returns_accept_is_retried(mod, track, alarm):
     assert len(calls) == 1
     assert peer_addr == client.getsockname()
     assert el.seconds >= ALARM_AT + 0.3
+    assert calls[0] < connected_at[0]
 
 
 def test_handler_returns_timeout_still_expires(mod, track, alarm):
@@ -144,6 +154,7 @@ def test_handler_returns_timeout_still_expires(mod, track, alarm):
             client.recv(100)
     assert str(info.value) == "timed out"
     assert len(calls) == 1
+    assert calls[0] - el.start < 0.9   # ran during recv, not after it
     assert 0.9 <= el.seconds <= 3.5
 
 
