@@ -456,3 +456,22 @@ def test_detached_socket_raises_ebadf(mod):
         with pytest.raises(OSError) as info:
             call()
         assert info.value.errno == errno.EBADF
+
+
+def test_uninitialized_socket_matches_oracle(mod):
+    # socket.__new__ without __init__: fd -1, family/type/proto 0.
+    def scenario(m):
+        s = m.socket.__new__(m.socket)
+        return (repr(s), s.timeout, s.fileno(), sockutil.outcome(s.recv, 1),
+                s.close(), s.fileno())
+    assert assert_same(mod, scenario) == ("ok", (
+        "<socket object, fd=-1, family=0, type=0, proto=0>", None, -1,
+        ("raise", "OSError", errno.EBADF, "[Errno 9] Bad file descriptor"),
+        None, -1))
+
+
+def test_init_on_new_object(mod, track):
+    s = track(mod.socket.__new__(mod.socket))
+    s.__init__(mod.AF_UNIX, mod.SOCK_DGRAM)
+    assert (s.family, s.type) == (mod.AF_UNIX, mod.SOCK_DGRAM)
+    assert s.fileno() >= 0
