@@ -9,6 +9,9 @@
 #define SWIFT_FAST(name) extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t)
 #define SWIFT_FASTKW(name) \
     extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
+// METH_VARARGS: (self, argument tuple), for functions CPython parses with
+// PyArg_ParseTuple, whose "takes no keyword arguments" message differs.
+#define SWIFT_VARARGS(name) extern PyObject *name(PyObject *, PyObject *)
 
 // Type slots.
 extern PyObject *swsock_new(PyTypeObject *, PyObject *, PyObject *);
@@ -51,6 +54,29 @@ SWIFT_NOARGS(swsock_getdefaulttimeout);
 SWIFT_O(swsock_setdefaulttimeout);
 SWIFT_FAST(swsock_socketpair);
 SWIFT_FASTKW(swsock_getaddrinfo);
+// Module functions: names, numeric addresses, byte order (MethodsNames.swift).
+SWIFT_VARARGS(swsock_htons);
+SWIFT_VARARGS(swsock_ntohs);
+SWIFT_O(swsock_htonl);
+SWIFT_O(swsock_ntohl);
+SWIFT_VARARGS(swsock_inet_aton);
+SWIFT_VARARGS(swsock_inet_ntoa);
+SWIFT_VARARGS(swsock_inet_pton);
+SWIFT_VARARGS(swsock_inet_ntop);
+SWIFT_NOARGS(swsock_gethostname);
+SWIFT_VARARGS(swsock_sethostname);
+SWIFT_VARARGS(swsock_gethostbyname);
+SWIFT_VARARGS(swsock_gethostbyname_ex);
+SWIFT_VARARGS(swsock_gethostbyaddr);
+SWIFT_VARARGS(swsock_getnameinfo);
+SWIFT_VARARGS(swsock_getservbyname);
+SWIFT_VARARGS(swsock_getservbyport);
+SWIFT_VARARGS(swsock_getprotobyname);
+SWIFT_NOARGS(swsock_if_nameindex);
+SWIFT_VARARGS(swsock_if_nametoindex);
+SWIFT_O(swsock_if_indextoname);
+SWIFT_O(swsock_module_close);
+SWIFT_O(swsock_module_dup);
 
 #define FAST METH_FASTCALL
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
@@ -151,6 +177,55 @@ static PyMethodDef module_methods[] = {
     {"getaddrinfo", (PyCFunction)(void (*)(void))swsock_getaddrinfo, FASTKW,
      "getaddrinfo(host, port [, family, type, proto, flags])\n"
      "    -> list of (family, type, proto, canonname, sockaddr)"},
+    {"gethostbyname", swsock_gethostbyname, METH_VARARGS,
+     "gethostbyname(host) -> address\n\nThe IPv4 address of a host, as a string like '192.0.2.1'."},
+    {"gethostbyname_ex", swsock_gethostbyname_ex, METH_VARARGS,
+     "gethostbyname_ex(host) -> (name, aliaslist, addresslist)\n\n"
+     "The host's canonical name, its aliases and its IPv4 addresses."},
+    {"gethostbyaddr", swsock_gethostbyaddr, METH_VARARGS,
+     "gethostbyaddr(host) -> (name, aliaslist, addresslist)\n\n"
+     "The canonical name, aliases and addresses of a host given by name or IP address."},
+    {"gethostname", swsock_gethostname, METH_NOARGS, "gethostname() -> string\n\nThe current host name."},
+    {"sethostname", swsock_sethostname, METH_VARARGS, "sethostname(name)\n\nSet the host name."},
+    {"getnameinfo", swsock_getnameinfo, METH_VARARGS,
+     "getnameinfo(sockaddr, flags) --> (host, port)\n\nThe host and port of a socket address."},
+    {"getservbyname", swsock_getservbyname, METH_VARARGS,
+     "getservbyname(servicename[, protocolname]) -> integer\n\n"
+     "The port of a service; protocolname ('tcp', 'udp') narrows the search."},
+    {"getservbyport", swsock_getservbyport, METH_VARARGS,
+     "getservbyport(port[, protocolname]) -> string\n\n"
+     "The service name of a port; protocolname ('tcp', 'udp') narrows the search."},
+    {"getprotobyname", swsock_getprotobyname, METH_VARARGS,
+     "getprotobyname(name) -> integer\n\nThe number of a protocol given by name."},
+    {"close", swsock_module_close, METH_O,
+     "close(integer) -> None\n\nClose a socket file descriptor."},
+    {"dup", swsock_module_dup, METH_O,
+     "dup(integer) -> integer\n\nDuplicate a socket file descriptor (non-inheritable)."},
+    {"ntohs", swsock_ntohs, METH_VARARGS,
+     "ntohs(integer) -> integer\n\nConvert a 16-bit unsigned integer from network to host byte order."},
+    {"ntohl", swsock_ntohl, METH_O,
+     "ntohl(integer) -> integer\n\nConvert a 32-bit integer from network to host byte order."},
+    {"htons", swsock_htons, METH_VARARGS,
+     "htons(integer) -> integer\n\nConvert a 16-bit unsigned integer from host to network byte order."},
+    {"htonl", swsock_htonl, METH_O,
+     "htonl(integer) -> integer\n\nConvert a 32-bit integer from host to network byte order."},
+    {"inet_aton", swsock_inet_aton, METH_VARARGS,
+     "inet_aton(string) -> bytes giving packed 32-bit IP representation\n\n"
+     "Convert a dotted IPv4 address string to 4 packed bytes."},
+    {"inet_ntoa", swsock_inet_ntoa, METH_VARARGS,
+     "inet_ntoa(packed_ip) -> ip_address_string\n\nConvert 4 packed bytes to a dotted IPv4 address string."},
+    {"inet_pton", swsock_inet_pton, METH_VARARGS,
+     "inet_pton(af, ip) -> packed IP address string\n\n"
+     "Convert an IP address string of family af to its packed form."},
+    {"inet_ntop", swsock_inet_ntop, METH_VARARGS,
+     "inet_ntop(af, packed_ip) -> string formatted IP address\n\n"
+     "Convert a packed IP address of family af to its string form."},
+    {"if_nameindex", swsock_if_nameindex, METH_NOARGS,
+     "if_nameindex()\n\nThe network interfaces, as a list of (index, name) tuples."},
+    {"if_nametoindex", swsock_if_nametoindex, METH_VARARGS,
+     "if_nametoindex(if_name)\n\nThe index of the network interface named if_name."},
+    {"if_indextoname", swsock_if_indextoname, METH_O,
+     "if_indextoname(if_index)\n\nThe name of the network interface with index if_index."},
     {NULL, NULL}
 };
 
@@ -179,6 +254,12 @@ int
 shim_audit_addr(const char *event, PyObject *sock, PyObject *addr)
 {
     return PySys_Audit(event, "OO", sock, addr);
+}
+
+int
+shim_audit_args(const char *event, PyObject *args)
+{
+    return PySys_Audit(event, "O", args);
 }
 
 int

@@ -47,6 +47,8 @@ static inline int shim_bytearray_check(PyObject *o) { return PyByteArray_Check(o
 static inline int shim_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline int shim_socket_check(PyObject *o) { return PyObject_TypeCheck(o, &SwiftSocketType); }
 static inline PyObject *shim_tuple_get_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
+// A METH_VARARGS call's tuple as METH_FASTCALL arguments (borrowed).
+static inline PyObject *const *shim_tuple_items(PyObject *t) { return ((PyTupleObject *)t)->ob_item; }
 static inline const char *shim_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
 // PyErr_ResourceWarning is variadic: warn "unclosed <socket ...>" with the
@@ -58,5 +60,7 @@ int shim_warn_unclosed(PyObject *sock);
 int shim_audit_new(PyObject *sock, int family, int type, int proto);
 int shim_audit_addr(const char *event, PyObject *sock, PyObject *addr);
 int shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int proto);
+// PySys_Audit(event, "O", args): `args` is the hooks' argument tuple.
+int shim_audit_args(const char *event, PyObject *args);
 
 #endif
