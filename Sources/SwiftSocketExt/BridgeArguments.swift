@@ -94,7 +94,7 @@ enum Arguments {
             guard let position = names.firstIndex(where: {
                 PyUnicode_CompareWithASCIIString(key, UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
             }) else {
-                throw raise(PyExc_TypeError, "'\(String(cString: PyUnicode_AsUTF8(key) ?? ""))' is an invalid keyword argument for \(function)()")
+                throw raise(PyExc_TypeError, "'\(PyUnicode_AsUTF8(key).map { String(cString: $0) } ?? "")' is an invalid keyword argument for \(function)()")
             }
             if values[position] != nil {
                 throw raise(PyExc_TypeError,
