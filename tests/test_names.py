@@ -161,7 +161,7 @@ GETHOSTBYNAME_ARGS = [("127.0.0.1",), ("localhost",), (b"localhost",),
 HOST_CASES = (
     _cases("gethostbyname", GETHOSTBYNAME_ARGS)
     + _cases("gethostbyname_ex", [("localhost",), ("127.0.0.1",), (b"127.0.0.1",),
-                                  ("255.255.255.255",), ("<broadcast>",), ("::1",),
+                                  ("255.255.255.255",), ("::1",),
                                   ("x" * 64,), (1,), (b"a\0",), ("a\0",), (), ("a", "b")])
     + _cases("gethostbyaddr", [("127.0.0.1",), ("localhost",), (b"127.0.0.1",),
                                (bytearray(b"localhost"),), ("",), ("x" * 64,),
