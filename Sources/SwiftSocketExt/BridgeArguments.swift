@@ -133,16 +133,14 @@ enum Timeout {
     /// `None` as a timeout: block forever.
     static let blocking: _PyTime_t = -1
 
-    /// CPython's socket_parse_timeout: None, or a non-negative number of
-    /// seconds that fits poll()'s millisecond argument.
+    /// CPython's socket_parse_timeout: None, or a non-negative number of seconds.
     static func parse(_ object: PyObjectPointer) throws(PythonError) -> _PyTime_t {
         if isNone(object) { return blocking }
         var timeout: _PyTime_t = 0
         if _PyTime_FromSecondsObject(&timeout, object, _PyTime_ROUND_TIMEOUT) < 0 { throw PythonError() }
         if timeout < 0 { throw raise(PyExc_ValueError, "Timeout value out of range") }
-        if _PyTime_AsMilliseconds(timeout, _PyTime_ROUND_TIMEOUT) > _PyTime_t(Int32.max) {
-            throw raise(PyExc_OverflowError, "timeout doesn't fit into C timeval")
-        }
+        // No upper bound with poll(): waits longer than poll's int of
+        // milliseconds are split up by sockCall.
         return timeout
     }
 

@@ -75,6 +75,8 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
             case .success(.ready):
                 break
             case .success(.timedOut):
+                // poll() caps its wait at Int32.max ms: only the deadline decides.
+                if timeout > 0 && _PyDeadline_Get(deadline) > 0 { continue }
                 return .failure(.timedOut)
             case .failure(.interrupted):
                 if PyErr_CheckSignals() != 0 { return .failure(.raised) }
