@@ -135,21 +135,60 @@ func newInt(_ value: Int) -> PyObjectPointer? { PyLong_FromSsize_t(value) }
 func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, argument: Int,
                    _ body: (UnsafeMutableRawBufferPointer) throws(PythonError) -> R) throws(PythonError) -> R {
     var view = Py_buffer()
-    if writable {
-        if PyObject_GetBuffer(object, &view, PyBUF_WRITABLE) < 0 {
-            PyErr_Clear()
-            throw raise(PyExc_TypeError,
-                        "\(function)() argument \(argument) must be read-write bytes-like object, not \(argumentTypeName(object))")
-        }
-    } else if PyObject_GetBuffer(object, &view, PyBUF_SIMPLE) < 0 {
-        throw PythonError()   // "a bytes-like object is required, not 'str'"
+    try acquireBuffer(object, &view, writable: writable) { expected in
+        "\(function)() argument \(argument) must be \(expected), not \(argumentTypeName(object))"
     }
     defer { PyBuffer_Release(&view) }
-    if PyBuffer_IsContiguous(&view, CChar(UInt8(ascii: "C"))) == 0 {
-        throw raise(PyExc_TypeError,
-                    "\(function)() argument \(argument) must be contiguous buffer, not \(argumentTypeName(object))")
-    }
     return try body(UnsafeMutableRawBufferPointer(start: view.buf, count: view.len))
+}
+
+/// getargs' 'y*' ('w*' when `writable`) into `view`, which holds the buffer
+/// on success. `message` makes the TypeError's text from what was expected
+/// ("read-write bytes-like object", "contiguous buffer").
+private func acquireBuffer(_ object: PyObjectPointer, _ view: UnsafeMutablePointer<Py_buffer>, writable: Bool,
+                           message: (String) -> String) throws(PythonError) {
+    if writable {
+        if PyObject_GetBuffer(object, view, PyBUF_WRITABLE) < 0 {
+            PyErr_Clear()
+            throw raise(PyExc_TypeError, message("read-write bytes-like object"))
+        }
+    } else if PyObject_GetBuffer(object, view, PyBUF_SIMPLE) < 0 {
+        throw PythonError()   // "a bytes-like object is required, not 'str'"
+    }
+    if PyBuffer_IsContiguous(view, CChar(UInt8(ascii: "C"))) == 0 {
+        PyBuffer_Release(view)
+        throw raise(PyExc_TypeError, message("contiguous buffer"))
+    }
+}
+
+/// The buffers of several objects held at once (sendmsg's and recvmsg_into's
+/// iovecs), acquired one by one; see withBuffers.
+struct BufferList {
+    fileprivate let views: UnsafeMutablePointer<Py_buffer>
+    fileprivate let capacity: Int
+    fileprivate(set) var count = 0
+
+    /// Acquires `object`'s buffer like withBuffer, held until withBuffers returns.
+    mutating func append(_ object: PyObjectPointer, writable: Bool,
+                         message: (String) -> String) throws(PythonError) -> UnsafeMutableRawBufferPointer {
+        precondition(count < capacity)
+        let view = views + count
+        view.initialize(to: Py_buffer())
+        try acquireBuffer(object, view, writable: writable, message: message)
+        count += 1
+        return UnsafeMutableRawBufferPointer(start: view.pointee.buf, count: view.pointee.len)
+    }
+}
+
+/// Runs `body` with room for `capacity` buffers; every buffer it acquires is
+/// released afterwards, however `body` ends.
+func withBuffers<R>(capacity: Int, _ body: (inout BufferList) throws(PythonError) -> R) throws(PythonError) -> R {
+    var list = BufferList(views: .allocate(capacity: max(capacity, 1)), capacity: capacity)
+    defer {
+        for index in 0..<list.count { PyBuffer_Release(list.views + index) }
+        list.views.deallocate()
+    }
+    return try body(&list)
 }
 
 /// The object's type name, as CPython's messages print Py_TYPE(o)->tp_name.
