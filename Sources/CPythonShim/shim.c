@@ -41,8 +41,11 @@ SWIFT_FAST(swsock_recv);
 SWIFT_FASTKW(swsock_recv_into);
 SWIFT_FAST(swsock_recvfrom);
 SWIFT_FASTKW(swsock_recvfrom_into);
+SWIFT_VARARGS(swsock_recvmsg);
+SWIFT_VARARGS(swsock_recvmsg_into);
 SWIFT_FAST(swsock_send);
 SWIFT_FAST(swsock_sendall);
+SWIFT_VARARGS(swsock_sendmsg);
 SWIFT_FAST(swsock_sendto);
 SWIFT_O(swsock_setblocking);
 SWIFT_O(swsock_settimeout);
@@ -50,6 +53,8 @@ SWIFT_FAST(swsock_setsockopt);
 SWIFT_O(swsock_shutdown);
 
 // Module functions.
+SWIFT_VARARGS(swsock_CMSG_LEN);
+SWIFT_VARARGS(swsock_CMSG_SPACE);
 SWIFT_NOARGS(swsock_getdefaulttimeout);
 SWIFT_O(swsock_setdefaulttimeout);
 SWIFT_FAST(swsock_socketpair);
@@ -115,10 +120,19 @@ static PyMethodDef sock_methods[] = {
      "recvfrom(buffersize[, flags]) -> (data, address info)"},
     {"recvfrom_into", (PyCFunction)(void (*)(void))swsock_recvfrom_into, FASTKW,
      "recvfrom_into(buffer[, nbytes[, flags]]) -> (nbytes, address info)"},
+    {"recvmsg", swsock_recvmsg, METH_VARARGS,
+     "recvmsg(bufsize[, ancbufsize[, flags]]) -> (data, ancdata, msg_flags, address)\n\n"
+     "Receive normal data and ancillary data, a list of (cmsg_level, cmsg_type, cmsg_data)."},
+    {"recvmsg_into", swsock_recvmsg_into, METH_VARARGS,
+     "recvmsg_into(buffers[, ancbufsize[, flags]]) -> (nbytes, ancdata, msg_flags, address)\n\n"
+     "Like recvmsg(), scattering the normal data into a series of writable buffers."},
     {"send", (PyCFunction)(void (*)(void))swsock_send, FAST,
      "send(data[, flags]) -> count\n\nSend data; return the number of bytes sent."},
     {"sendall", (PyCFunction)(void (*)(void))swsock_sendall, FAST,
      "sendall(data[, flags])\n\nSend all of data. The timeout applies to the whole call."},
+    {"sendmsg", swsock_sendmsg, METH_VARARGS,
+     "sendmsg(buffers[, ancdata[, flags[, address]]]) -> count\n\n"
+     "Send the data of the buffers, with ancillary data given as (cmsg_level, cmsg_type, cmsg_data) items."},
     {"sendto", (PyCFunction)(void (*)(void))swsock_sendto, FAST,
      "sendto(data[, flags], address) -> count"},
     {"setblocking", swsock_setblocking, METH_O,
@@ -168,6 +182,12 @@ PyTypeObject SwiftSocketType = {
 };
 
 static PyMethodDef module_methods[] = {
+    {"CMSG_LEN", swsock_CMSG_LEN, METH_VARARGS,
+     "CMSG_LEN(length) -> control message length\n\n"
+     "The total length of a control message carrying length bytes of data, without trailing padding."},
+    {"CMSG_SPACE", swsock_CMSG_SPACE, METH_VARARGS,
+     "CMSG_SPACE(length) -> buffer size\n\n"
+     "The buffer size recvmsg() needs for a control message carrying length bytes of data."},
     {"getdefaulttimeout", swsock_getdefaulttimeout, METH_NOARGS,
      "getdefaulttimeout() -> timeout\n\nThe timeout given to new sockets (None: blocking)."},
     {"setdefaulttimeout", swsock_setdefaulttimeout, METH_O,
