@@ -868,3 +868,142 @@ def test_bad_iterables_propagate_errors(mod):
             b.close()
     result = assert_same(mod, scenario)
     assert result[0] == "ok"
+
+
+# ---------------------------------------------------------------- addresses
+
+def test_unix_datagram_addresses(mod, track):
+    """Bound (abstract) and unbound AF_UNIX senders, as the stdlib reports them."""
+    def scenario(m):
+        tag = "%d-%s" % (os.getpid(), m.__name__)
+        receiver = m.socket(m.AF_UNIX, m.SOCK_DGRAM)
+        bound = m.socket(m.AF_UNIX, m.SOCK_DGRAM)
+        unbound = m.socket(m.AF_UNIX, m.SOCK_DGRAM)
+        try:
+            for s in (receiver, bound, unbound):
+                s.settimeout(IO_TIMEOUT)
+            receiver.bind(b"\0swiftsocket-msg-recv-" + tag.encode())
+            bound.bind(b"\0swiftsocket-msg-send-" + tag.encode())
+            dest = receiver.getsockname()
+            bound.sendmsg([b"from bound"], [], 0, dest)
+            unbound.sendmsg([b"from unbound"], [], 0, dest)
+            first = receiver.recvmsg(100)
+            buf = bytearray(100)
+            second = receiver.recvmsg_into([buf])
+            return (first[0], first[3] == bound.getsockname(),
+                    second[0], second[3])
+        finally:
+            receiver.close()
+            bound.close()
+            unbound.close()
+    result = assert_same(mod, scenario)
+    assert result[0] == "ok", result
+    assert result[1][1] is True
+
+
+def test_unix_filesystem_address(mod, track, tmp_path):
+    path = str(tmp_path / "recv.sock")
+    receiver = track(mod.socket(mod.AF_UNIX, mod.SOCK_DGRAM))
+    receiver.bind(path)
+    receiver.settimeout(IO_TIMEOUT)
+    sender = track(mod.socket(mod.AF_UNIX, mod.SOCK_DGRAM))
+    sender.bind(str(tmp_path / "send.sock"))
+    assert sender.sendmsg([b"fs"], [], 0, path) == 2
+    data, ancdata, flags, addr = receiver.recvmsg(10)
+    assert (data, ancdata, flags) == (b"fs", [], 0)
+    assert addr == str(tmp_path / "send.sock")
+
+
+def test_udp6_addresses(mod, track, ipv6):
+    receiver = track(mod.socket(mod.AF_INET6, mod.SOCK_DGRAM))
+    receiver.bind(("::1", 0))
+    receiver.settimeout(IO_TIMEOUT)
+    sender = track(mod.socket(mod.AF_INET6, mod.SOCK_DGRAM))
+    sender.bind(("::1", 0))
+    assert sender.sendmsg([b"six"], [], 0, receiver.getsockname()[:2]) == 3
+    data, ancdata, flags, addr = receiver.recvmsg(10)
+    assert data == b"six"
+    assert addr == sender.getsockname()
+    assert len(addr) == 4
+
+
+def test_udp6_pktinfo(mod, track, ipv6):
+    receiver = track(mod.socket(mod.AF_INET6, mod.SOCK_DGRAM))
+    receiver.bind(("::1", 0))
+    receiver.settimeout(IO_TIMEOUT)
+    receiver.setsockopt(mod.IPPROTO_IPV6, mod.IPV6_RECVPKTINFO, 1)
+    sender = track(mod.socket(mod.AF_INET6, mod.SOCK_DGRAM))
+    sender.sendto(b"info", receiver.getsockname())
+    data, ancdata, flags, addr = receiver.recvmsg(10, mod.CMSG_SPACE(20))
+    assert data == b"info" and flags == 0
+    assert len(ancdata) == 1
+    level, type, payload = ancdata[0]
+    assert (level, type) == (mod.IPPROTO_IPV6, mod.IPV6_PKTINFO)
+    assert payload[:16] == b"\0" * 15 + b"\1" and len(payload) == 20
+
+
+# ---------------------------------------------------------------- signals (PEP 475)
+
+class Alarm(Exception):
+    pass
+
+
+@pytest.fixture
+def alarm():
+    import signal
+    old_handler = signal.getsignal(signal.SIGALRM)
+    calls = []
+
+    def arm(raise_in_handler):
+        def handler(signum, frame):
+            calls.append(time.monotonic())
+            if raise_in_handler:
+                raise Alarm("alarm")
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        return calls
+
+    try:
+        yield arm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["blocking", "timeout"])
+@pytest.mark.parametrize("name", ["recvmsg", "recvmsg_into", "sendmsg"])
+def test_signal_handler_exception_propagates(mod, track, alarm, name, timeout):
+    a, b = pair(mod, track)
+    if name == "sendmsg":
+        a.setblocking(False)
+        sockutil.fill_send_buffer(a)
+        sock, call = a, lambda: a.sendmsg([b"x" * 65536])
+    elif name == "recvmsg":
+        sock, call = b, lambda: b.recvmsg(10, 64)
+    else:
+        sock, call = b, lambda: b.recvmsg_into([bytearray(10)], 64)
+    sock.settimeout(timeout)
+    with sockutil.Watchdog(IO_TIMEOUT, sock):
+        calls = alarm(True)
+        with Elapsed() as elapsed, pytest.raises(Alarm):
+            call()
+    assert len(calls) == 1
+    assert 0.1 <= elapsed.seconds < 3.0
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["blocking", "timeout"])
+def test_signal_handler_returns_call_retried(mod, track, alarm, timeout):
+    a, b = pair(mod, track)
+    b.settimeout(timeout)
+
+    def late_send():
+        time.sleep(0.6)
+        a.sendmsg([b"after"])
+
+    worker = sockutil.start_worker(late_send)
+    with sockutil.Watchdog(IO_TIMEOUT, b):
+        calls = alarm(False)
+        result = b.recvmsg(10, 64)
+    worker.finish()
+    assert result == (b"after", [], 0, None)
+    assert len(calls) == 1
