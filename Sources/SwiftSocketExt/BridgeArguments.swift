@@ -30,6 +30,13 @@ enum Arguments {
         return UInt32(truncatingIfNeeded: value)
     }
 
+    /// The `K` format: an unsigned long long, wrapped rather than range-checked.
+    static func uint64Mask(_ object: PyObjectPointer) throws(PythonError) -> UInt64 {
+        let value = PyLong_AsUnsignedLongLongMask(object)
+        if value == UInt64.max, PyErr_Occurred() != nil { throw PythonError() }
+        return value
+    }
+
     /// The `n` format: a Py_ssize_t through __index__.
     static func ssize(_ object: PyObjectPointer) throws(PythonError) -> Int {
         guard let index = PyNumber_Index(object) else { throw PythonError() }

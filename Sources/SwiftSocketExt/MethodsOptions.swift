@@ -13,9 +13,15 @@ func socketSetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int
         }
         let level = try Arguments.int32(args![0]!)
         let option = try Arguments.int32(args![1]!)
-        let fd = asSocket(object).fd
+        let socket = asSocket(object)
+        let fd = socket.fd
         let value = args![2]!
-        if fourArguments {
+        if socket.family == AF_VSOCK {
+            // AF_VSOCK takes only 64-bit integers (CPython's "iiK" form).
+            try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
+            var flag = try Arguments.uint64Mask(value)
+            try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<UInt64>.size)))
+        } else if fourArguments {
             let length = try Arguments.uint32Mask(args![3]!)
             try check(POSIX.setsockopt(fd, level: level, option: option, nil, length))
         } else if var flag = try? Arguments.int32(value) {
@@ -38,10 +44,17 @@ func socketGetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int
         let level = try Arguments.int32(args![0]!)
         let option = try Arguments.int32(args![1]!)
         let bufferLength = nargs > 2 ? try Arguments.int32(args![2]!) : 0
-        let fd = asSocket(object).fd
+        let socket = asSocket(object)
+        let fd = socket.fd
+        // AF_VSOCK options are 64-bit integers and never buffers.
+        let isVSOCK = socket.family == AF_VSOCK
         if bufferLength == 0 {
+            if isVSOCK {
+                return PyLong_FromUnsignedLongLong(try check(POSIX.getsockoptUInt64(fd, level: level, option: option)))
+            }
             return newInt(Int(try check(POSIX.getsockoptInt(fd, level: level, option: option))))
         }
+        if isVSOCK { throw raise(PyExc_OSError, "getsockopt string buffer not allowed") }
         guard (1...1024).contains(bufferLength) else {
             throw raise(PyExc_OSError, "getsockopt buflen out of range")
         }

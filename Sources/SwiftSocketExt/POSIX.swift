@@ -154,6 +154,15 @@ enum POSIX {
         return checkedVoid(result).map { value }
     }
 
+    /// AF_VSOCK options are 64 bits wide.
+    @inline(never)
+    static func getsockoptUInt64(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<UInt64> {
+        var value: UInt64 = 0
+        var length = UInt32(MemoryLayout<UInt64>.size)
+        let result = Glibc.getsockopt(fd, level, option, &value, &length)
+        return checkedVoid(result).map { value }
+    }
+
     /// One ioctl(FIONBIO): CPython's internal_setblocking on Linux.
     @inline(never)
     static func setNonBlocking(_ fd: Int32, _ nonBlocking: Bool) -> SyscallResult<Void> {
