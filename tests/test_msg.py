@@ -1007,3 +1007,29 @@ def test_signal_handler_returns_call_retried(mod, track, alarm, timeout):
     worker.finish()
     assert result == (b"after", [], 0, None)
     assert len(calls) == 1
+
+
+def test_ancillary_size_limits(mod, track):
+    """Items too large for a socklen_t, alone or together: refused before any
+    control buffer is built (the 2 GiB mapping is never touched)."""
+    import mmap
+    big = mmap.mmap(-1, 2 ** 31)
+    try:
+        def scenario(m):
+            a, b = m.socketpair()
+            try:
+                half = memoryview(big)[:2 ** 30]
+                try:
+                    return [outcome(a.sendmsg, [b"x"], [(1, 1, big)]),
+                            outcome(a.sendmsg, [b"x"], [(1, 1, half), (1, 1, half)]),
+                            outcome(a.sendmsg, [b"x"], [(1, 1, b""), (1, 1, big), (1.0, 1, b"")])]
+                finally:
+                    half.release()
+            finally:
+                a.close()
+                b.close()
+        result = assert_same(mod, scenario)
+        assert result[1][0][3] == "ancillary data item too large"
+        assert result[1][1][3] == "too much ancillary data"
+    finally:
+        big.close()  # BufferError if an export were still held
