@@ -3,7 +3,8 @@
 Compares swiftsocket with the stdlib ``_socket`` in the same run.  Every
 measurement runs in a fresh interpreter (``_benchworker.py``) that imports the
 stdlib ``socket.py`` on top of one implementation; the implementations
-alternate round by round (A B A B ...) and the median of each is reported.
+alternate, with the first swapped every round (A B, B A, ...), and the median
+of each is reported.
 
 This process itself never imports ``socket`` or ``_socket``.
 """
@@ -70,7 +71,7 @@ def bench(args):
         cpu = max(os.sched_getaffinity(0))
 
     print("swiftsocket bench: %d round(s) x %d workload(s), %.2f s per measurement, "
-          "each in a fresh process; order per round: %s then %s"
+          "each in a fresh process; order alternates: %s first in odd rounds, %s in even"
           % (args.rounds, len(args.workloads), args.duration, labels[0], labels[1]))
     try:
         load = "%.2f" % os.getloadavg()[0]
@@ -91,7 +92,12 @@ def bench(args):
     t_start = time.monotonic()
     for rnd in range(1, args.rounds + 1):
         for w in args.workloads:
-            for impl, lab in zip(impls, labels):
+            # Swap who goes first every round, so neither implementation
+            # always runs on a machine the other has just warmed (or loaded).
+            order = list(zip(impls, labels))
+            if rnd % 2 == 0:
+                order.reverse()
+            for impl, lab in order:
                 if (w, lab) in errors:
                     continue
                 try:
