@@ -105,6 +105,40 @@ func raiseResolveError(_ error: ResolveError) -> PythonError {
     }
 }
 
+/// getaddrinfo without the GIL; a failure raises gaierror (or OSError).
+func resolve(host: UnsafePointer<CChar>?, service: UnsafePointer<CChar>?, family: Int32,
+             socketType: Int32 = 0, proto: Int32 = 0, flags: Int32 = 0) throws(PythonError) -> [ResolvedAddress] {
+    let found = withoutGIL {
+        Resolver.getaddrinfo(host: host, service: service, family: family,
+                             socketType: socketType, proto: proto, flags: flags)
+    }
+    switch found {
+    case .success(let results): return results
+    case .failure(let error): throw raiseResolveError(error)
+    }
+}
+
+/// A new list of `convert(item)` for each item. `convert` returns a new
+/// reference, or nil with an exception set.
+func makeList<S: Sequence>(_ items: S,
+                           _ convert: (S.Element) throws(PythonError) -> PyObjectPointer?) throws(PythonError)
+    -> PyObjectPointer
+{
+    guard let list = PyList_New(0) else { throw PythonError() }
+    do throws(PythonError) {
+        for item in items {
+            guard let object = try convert(item) else { throw PythonError() }
+            let appended = PyList_Append(list, object)
+            Py_DECREF(object)
+            if appended < 0 { throw PythonError() }
+        }
+    } catch {
+        Py_DECREF(list)
+        throw error
+    }
+    return list
+}
+
 /// Unwraps a syscall result, raising OSError on failure.
 @inline(__always)
 func check<T>(_ result: SyscallResult<T>) throws(PythonError) -> T {

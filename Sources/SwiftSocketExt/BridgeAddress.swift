@@ -167,37 +167,23 @@ enum AddressConversion {
            let address = NumericAddress.ipv6(name) {
             return .ipv6(address, port: 0, flowInfo: 0, scopeID: 0)
         }
-        let found = withoutGIL {
-            Resolver.getaddrinfo(host: name, service: nil, family: family, socketType: 0, proto: 0, flags: 0)
+        let results = try resolve(host: name, service: nil, family: family)
+        guard let first = results.first, first.family == AF_INET || first.family == AF_INET6 else {
+            throw raise(PyExc_OSError, "unknown address family")
         }
-        switch found {
-        case .failure(let error):
-            throw raiseResolveError(error)
-        case .success(let results):
-            guard let first = results.first, first.family == AF_INET || first.family == AF_INET6 else {
-                throw raise(PyExc_OSError, "unknown address family")
-            }
-            return first.address
-        }
+        return first.address
     }
 
     private static func resolveWildcard(family: Int32) throws(PythonError) -> SocketAddress {
-        let found = withoutGIL {
-            Resolver.getaddrinfo(host: nil, service: "0", family: family,
-                                 socketType: Int32(SOCK_DGRAM.rawValue), proto: 0, flags: AI_PASSIVE)
+        let results = try resolve(host: nil, service: "0", family: family,
+                                  socketType: Int32(SOCK_DGRAM.rawValue), flags: AI_PASSIVE)
+        guard let first = results.first, first.family == AF_INET || first.family == AF_INET6 else {
+            throw raise(PyExc_OSError, "unsupported address family")
         }
-        switch found {
-        case .failure(let error):
-            throw raiseResolveError(error)
-        case .success(let results):
-            guard let first = results.first, first.family == AF_INET || first.family == AF_INET6 else {
-                throw raise(PyExc_OSError, "unsupported address family")
-            }
-            guard results.count == 1 else {
-                throw raise(PyExc_OSError, "wildcard resolved to multiple address")
-            }
-            return first.address
+        guard results.count == 1 else {
+            throw raise(PyExc_OSError, "wildcard resolved to multiple address")
         }
+        return first.address
     }
 }
 

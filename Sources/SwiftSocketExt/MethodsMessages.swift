@@ -190,22 +190,17 @@ private func ancillaryList(_ ancillary: ControlMessages.Received) throws(PythonE
             throw PythonError()
         }
     }
-    guard let list = PyList_New(0) else { throw PythonError() }
-    do throws(PythonError) {
-        for message in ancillary.messages {
-            if message.truncated { try warnTruncated() }
-            let data = PyBytes_FromStringAndSize(message.data.baseAddress?.assumingMemoryBound(to: CChar.self),
-                                                 message.data.count)
-            guard let item = makeTuple(PyLong_FromLong(Int(message.level)), PyLong_FromLong(Int(message.type)), data)
-            else { throw PythonError() }
-            let appended = PyList_Append(list, item)
-            Py_DECREF(item)
-            if appended < 0 { throw PythonError() }
+    let list = try makeList(ancillary.messages) { message throws(PythonError) in
+        if message.truncated { try warnTruncated() }
+        let data = PyBytes_FromStringAndSize(message.data.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                             message.data.count)
+        return makeTuple(PyLong_FromLong(Int(message.level)), PyLong_FromLong(Int(message.type)), data)
+    }
+    if ancillary.malformed {
+        do throws(PythonError) { try warnTruncated() } catch {
+            Py_DECREF(list)
+            throw error
         }
-        if ancillary.malformed { try warnTruncated() }
-    } catch {
-        Py_DECREF(list)
-        throw error
     }
     return list
 }

@@ -81,39 +81,23 @@ func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
         if shim_audit_getaddrinfo(hostObject, portObject, family, type, proto) < 0 { throw PythonError() }
 
         let host = hostBytes.map { UnsafePointer(PyBytes_AS_STRING($0)!) }
-        let found = withoutGIL {
-            portText.withOptionalCString { service in
-                Resolver.getaddrinfo(host: host, service: service, family: family,
-                                     socketType: type, proto: proto, flags: flags)
-            }
+        let entries = try portText.withOptionalCString { service throws(PythonError) in
+            try resolve(host: host, service: service, family: family, socketType: type, proto: proto, flags: flags)
         }
-        let entries: [ResolvedAddress]
-        switch found {
-        case .success(let results): entries = results
-        case .failure(let error): throw raiseResolveError(error)
+        return try makeList(entries) { entry in
+            makeTuple(PyLong_FromLong(Int(entry.family)), PyLong_FromLong(Int(entry.socketType)),
+                      PyLong_FromLong(Int(entry.proto)), makeString(entry.canonicalName ?? ""),
+                      AddressConversion.object(entry.address))
         }
-        guard let list = PyList_New(0) else { throw PythonError() }
-        for entry in entries {
-            let item = makeTuple(PyLong_FromLong(Int(entry.family)), PyLong_FromLong(Int(entry.socketType)),
-                                 PyLong_FromLong(Int(entry.proto)), makeString(entry.canonicalName ?? ""),
-                                 AddressConversion.object(entry.address))
-            guard let item, PyList_Append(list, item) == 0 else {
-                Py_XDECREF(item)
-                Py_DECREF(list)
-                throw PythonError()
-            }
-            Py_DECREF(item)
-        }
-        return list
     }
 }
 
 extension Optional where Wrapped == [CChar] {
     /// Runs `body` with the C string, or NULL for nil.
-    func withOptionalCString<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {
+    func withOptionalCString<R, E: Error>(_ body: (UnsafePointer<CChar>?) throws(E) -> R) throws(E) -> R {
         switch self {
-        case .none: return body(nil)
-        case .some(let text): return text.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return try body(nil)
+        case .some(let text): return try text.withUnsafeBufferPointer { (buffer) throws(E) in try body(buffer.baseAddress) }
         }
     }
 }

@@ -338,27 +338,20 @@ private func hostEntryObject(_ result: Result<HostEntry, HostError>, family: Int
     case AF_INET6: size = MemoryLayout<in6_addr>.size
     default: throw raise(PyExc_OSError, "unsupported address family")
     }
-    guard let aliases = PyList_New(0) else { throw PythonError() }
-    defer { Py_DECREF(aliases) }
-    guard let addresses = PyList_New(0) else { throw PythonError() }
-    defer { Py_DECREF(addresses) }
-    func append(_ list: PyObjectPointer, _ item: PyObjectPointer?) throws(PythonError) {
-        guard let item else { throw PythonError() }
-        defer { Py_DECREF(item) }
-        if PyList_Append(list, item) < 0 { throw PythonError() }
-    }
-    for alias in entry.aliases {
-        try append(aliases, decodeUTF8(alias))
-    }
-    for address in entry.addresses {
-        guard address.count >= size else { throw raise(PyExc_OSError, "unsupported address family") }
-        switch address.withUnsafeBytes({ NumericAddress.ntop(family: family, $0.baseAddress!) }) {
-        case .success(let text): try append(addresses, decodeUTF8(text))
-        case .failure(let error): throw raiseOSError(error)
+    let aliases = try makeList(entry.aliases) { decodeUTF8($0) }
+    let addresses: PyObjectPointer
+    do throws(PythonError) {
+        addresses = try makeList(entry.addresses) { address throws(PythonError) in
+            guard address.count >= size else { throw raise(PyExc_OSError, "unsupported address family") }
+            switch address.withUnsafeBytes({ NumericAddress.ntop(family: family, $0.baseAddress!) }) {
+            case .success(let text): return decodeUTF8(text)
+            case .failure(let error): throw raiseOSError(error)
+            }
         }
+    } catch {
+        Py_DECREF(aliases)
+        throw error
     }
-    Py_INCREF(aliases)
-    Py_INCREF(addresses)
     return makeTuple(decodeUTF8(entry.name), aliases, addresses)
 }
 
@@ -434,16 +427,9 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
         try audit("socket.getnameinfo", building: [sockaddr])
 
         let service = Array(String(port).utf8CString)
-        let found = withoutGIL {
-            service.withUnsafeBufferPointer {
-                Resolver.getaddrinfo(host: host, service: $0.baseAddress, family: AF_UNSPEC,
-                                     socketType: Int32(SOCK_DGRAM.rawValue), proto: 0, flags: AI_NUMERICHOST)
-            }
-        }
-        let results: [ResolvedAddress]
-        switch found {
-        case .failure(let error): throw raiseResolveError(error)
-        case .success(let list): results = list
+        let results = try service.withUnsafeBufferPointer { (text) throws(PythonError) in
+            try resolve(host: host, service: text.baseAddress, family: AF_UNSPEC,
+                        socketType: Int32(SOCK_DGRAM.rawValue), flags: AI_NUMERICHOST)
         }
         guard results.count == 1 else {
             throw raise(PyExc_OSError, "sockaddr resolved to multiple addresses")
@@ -527,17 +513,9 @@ func moduleGetprotobyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
 func moduleIfNameindex(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let interfaces = try check(Interfaces.all())
-        guard let list = PyList_New(0) else { throw PythonError() }
-        for interface in interfaces {
-            let item = makeTuple(PyLong_FromUnsignedLong(UInt(interface.index)), decodeFilesystem(interface.name))
-            guard let item, PyList_Append(list, item) == 0 else {
-                Py_XDECREF(item)
-                Py_DECREF(list)
-                throw PythonError()
-            }
-            Py_DECREF(item)
+        return try makeList(interfaces) { interface in
+            makeTuple(PyLong_FromUnsignedLong(UInt(interface.index)), decodeFilesystem(interface.name))
         }
-        return list
     }
 }
 
