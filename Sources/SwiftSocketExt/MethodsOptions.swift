@@ -50,7 +50,7 @@ func socketGetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int
         let isVSOCK = socket.family == AF_VSOCK
         if bufferLength == 0 {
             if isVSOCK {
-                return PyLong_FromUnsignedLongLong(try check(POSIX.getsockoptUInt64(fd, level: level, option: option)))
+                return PyLong_FromUnsignedLongLong(try check(POSIX.getsockopt(fd, level: level, option: option, as: UInt64.self)))
             }
             return newInt(Int(try check(POSIX.getsockoptInt(fd, level: level, option: option))))
         }

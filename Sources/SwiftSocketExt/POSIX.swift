@@ -146,21 +146,18 @@ enum POSIX {
         return checkedVoid(result).map { length }
     }
 
+    /// An integer option: C int for most, 64 bits for AF_VSOCK's.
     @inline(never)
-    static func getsockoptInt(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<Int32> {
-        var value: Int32 = 0
-        var length = UInt32(MemoryLayout<Int32>.size)
+    static func getsockopt<Value: FixedWidthInteger>(_ fd: Int32, level: Int32, option: Int32,
+                                                     as type: Value.Type) -> SyscallResult<Value> {
+        var value = Value.zero
+        var length = UInt32(MemoryLayout<Value>.size)
         let result = Glibc.getsockopt(fd, level, option, &value, &length)
         return checkedVoid(result).map { value }
     }
 
-    /// AF_VSOCK options are 64 bits wide.
-    @inline(never)
-    static func getsockoptUInt64(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<UInt64> {
-        var value: UInt64 = 0
-        var length = UInt32(MemoryLayout<UInt64>.size)
-        let result = Glibc.getsockopt(fd, level, option, &value, &length)
-        return checkedVoid(result).map { value }
+    static func getsockoptInt(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<Int32> {
+        getsockopt(fd, level: level, option: option, as: Int32.self)
     }
 
     /// One ioctl(FIONBIO): CPython's internal_setblocking on Linux.
