@@ -64,8 +64,10 @@ enum SockCallFailure: Error {
 ///   with `.raised` if one raised, else retry (PEP 475);
 /// - with a timeout, EAGAIN after a positive poll is a false positive: wait again;
 /// - any other failure, EAGAIN on a non-blocking socket included, is returned.
+/// `keepGIL`: the attempt cannot block, so it runs with the GIL held (see the
+/// flags variant below); waits in poll() always release it.
 @inline(__always)
-func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t,
+func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t, keepGIL: Bool = false,
                  _ attempt: (Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
     let deadline = timeout > 0 ? _PyDeadline_Init(timeout) : 0
     var waitFirst = readiness != .writable
@@ -90,7 +92,7 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
         waitFirst = true
         while true {
             let fd = socket.fd
-            let result = withoutGIL { attempt(fd) }
+            let result = keepGIL ? attempt(fd) : withoutGIL { attempt(fd) }
             switch result {
             case .success(let value):
                 return .success(value)
@@ -105,6 +107,20 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
             break  // false positive: poll again
         }
     }
+}
+
+/// sockCall for the send and receive calls, which take MSG_* flags.
+/// On a socket that is not in blocking mode (timeout >= 0), each attempt gets
+/// MSG_DONTWAIT, so it cannot block whatever the fd's flags, and it keeps the
+/// GIL: releasing the GIL for a syscall that returns at once only invites a
+/// GIL handoff, which costs up to a switch interval (5 ms) when another thread
+/// is busy. Waiting for readiness still happens in poll() without the GIL.
+@inline(__always)
+func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t, flags: Int32,
+                 _ attempt: (_ fd: Int32, _ flags: Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
+    let cannotBlock = socket.timeout >= 0
+    let attemptFlags = cannotBlock ? flags | Int32(MSG_DONTWAIT) : flags
+    return sockCall(socket, readiness, timeout: timeout, keepGIL: cannotBlock) { attempt($0, attemptFlags) }
 }
 
 /// CPython's internal_select: poll the socket, without the GIL.

@@ -138,7 +138,7 @@ func socketShutdown(_ object: PyObjectPointer?, _ how: PyObjectPointer?) -> PyOb
 private func receive(_ socket: SocketPointer, into buffer: UnsafeMutableRawPointer?, count: Int,
                      flags: Int32) throws(PythonError) -> Int {
     if count == 0 { return 0 }
-    switch sockCall(socket, .readable, timeout: socket.timeout, { POSIX.recv($0, buffer, count, flags: flags) }) {
+    switch sockCall(socket, .readable, timeout: socket.timeout, flags: flags, { POSIX.recv($0, buffer, count, flags: $1) }) {
     case .success(let received): return received
     case .failure(let failure): throw failure.pythonError
     }
@@ -146,8 +146,8 @@ private func receive(_ socket: SocketPointer, into buffer: UnsafeMutableRawPoint
 
 private func receive(_ socket: SocketPointer, into buffer: UnsafeMutableRawPointer?, count: Int,
                      flags: Int32, from peer: inout SocketAddress) throws(PythonError) -> Int {
-    let result = sockCall(socket, .readable, timeout: socket.timeout) {
-        POSIX.recvfrom($0, buffer, count, flags: flags, from: &peer)
+    let result = sockCall(socket, .readable, timeout: socket.timeout, flags: flags) {
+        POSIX.recvfrom($0, buffer, count, flags: $1, from: &peer)
     }
     switch result {
     case .success(let received): return received
@@ -249,7 +249,7 @@ func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: I
 /// One send() through sockCall, with the given timeout budget.
 private func sendOnce(_ socket: SocketPointer, _ data: UnsafeRawBufferPointer, flags: Int32,
                       timeout: _PyTime_t) -> Result<Int, SockCallFailure> {
-    sockCall(socket, .writable, timeout: timeout) { POSIX.send($0, data.baseAddress, data.count, flags: flags) }
+    sockCall(socket, .writable, timeout: timeout, flags: flags) { POSIX.send($0, data.baseAddress, data.count, flags: $1) }
 }
 
 /// `send(data[, flags]) -> count sent`
@@ -309,8 +309,8 @@ func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) ->
             let socket = asSocket(object)
             let address = try AddressConversion.parse(addressObject, family: socket.family, caller: "sendto")
             if shim_audit_addr("socket.sendto", object, addressObject) < 0 { throw PythonError() }
-            let result = sockCall(socket, .writable, timeout: socket.timeout) {
-                POSIX.sendto($0, data.baseAddress, data.count, flags: flags, to: address)
+            let result = sockCall(socket, .writable, timeout: socket.timeout, flags: flags) {
+                POSIX.sendto($0, data.baseAddress, data.count, flags: $1, to: address)
             }
             switch result {
             case .success(let sent): return newInt(sent)

@@ -133,7 +133,7 @@ func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
                 control.initializeMemory(as: UInt8.self, repeating: 0)
                 ControlMessages.encode(messages, into: control)
                 return try withIOVectors(data) { vectors throws(PythonError) in
-                    let result = sockCall(socket, .writable, timeout: socket.timeout) { fd in
+                    let result = sockCall(socket, .writable, timeout: socket.timeout, flags: flags) { fd, flags in
                         POSIX.sendmsg(fd, vectors, control: control, to: address, flags: flags)
                     }
                     switch result {
@@ -163,7 +163,7 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
     defer { control.deallocate() }
     var peer = SocketAddress()
     let received: POSIX.ReceivedMessage
-    let result = sockCall(socket, .readable, timeout: socket.timeout) { fd in
+    let result = sockCall(socket, .readable, timeout: socket.timeout, flags: flags) { fd, flags in
         POSIX.recvmsg(fd, vectors, control: control, flags: flags, from: &peer)
     }
     switch result {

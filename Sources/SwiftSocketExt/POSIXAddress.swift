@@ -6,6 +6,9 @@ import Glibc
 struct SocketAddress {
     var storage = sockaddr_storage()
     var length = socklen_t(0)
+    /// How many bytes a syscall may write here (fill): CPython's
+    /// getsockaddrlen for the socket's family, or the whole storage.
+    var limit = SocketAddress.capacity
 
     static let capacity = socklen_t(MemoryLayout<sockaddr_storage>.size)
     /// Where sun_path starts inside sockaddr_un.
@@ -22,7 +25,7 @@ struct SocketAddress {
 
     /// Lets a syscall write an address here (accept, getsockname, recvfrom).
     mutating func fill<R>(_ body: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> R) -> R {
-        length = SocketAddress.capacity
+        length = limit
         return withUnsafeMutableBytes(of: &storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
         }
@@ -81,6 +84,145 @@ struct SocketAddress {
         return result
     }
 
+    /// A zeroed address of `family` laid out as `T`, with `body` filling the
+    /// rest; its length is sizeof(T).
+    private static func make<T>(_ type: T.Type, _ body: (inout T) -> Void) -> SocketAddress {
+        var result = SocketAddress()
+        result.withMemory(as: type, body)
+        result.length = socklen_t(MemoryLayout<T>.size)
+        return result
+    }
+
+    static func netlink(pid: UInt32, groups: UInt32) -> SocketAddress {
+        make(sockaddr_nl.self) {
+            $0.nl_family = sa_family_t(AF_NETLINK)
+            $0.nl_pid = pid
+            $0.nl_groups = groups
+        }
+    }
+
+    static func qipcrtr(node: UInt32, port: UInt32) -> SocketAddress {
+        make(sockaddr_qrtr.self) {
+            $0.sq_family = sa_family_t(AF_QIPCRTR)
+            $0.sq_node = node
+            $0.sq_port = port
+        }
+    }
+
+    static func vsock(cid: UInt32, port: UInt32) -> SocketAddress {
+        make(sockaddr_vm.self) {
+            $0.svm_family = sa_family_t(AF_VSOCK)
+            $0.svm_cid = cid
+            $0.svm_port = port
+        }
+    }
+
+    /// An AF_PACKET address; `hardwareAddress` holds at most 8 bytes.
+    static func packet(interfaceIndex: Int32, protocol: UInt16, packetType: UInt8, hardwareType: UInt16,
+                       hardwareAddress: UnsafeRawBufferPointer?) -> SocketAddress {
+        make(sockaddr_ll.self) {
+            $0.sll_family = UInt16(AF_PACKET)
+            $0.sll_protocol = `protocol`.bigEndian
+            $0.sll_ifindex = interfaceIndex
+            $0.sll_pkttype = packetType
+            $0.sll_hatype = hardwareType
+            if let hardwareAddress {
+                let count = min(hardwareAddress.count, 8)
+                withUnsafeMutableBytes(of: &$0.sll_addr) {
+                    $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: hardwareAddress[0..<count]))
+                }
+                $0.sll_halen = UInt8(count)
+            }
+        }
+    }
+
+    /// An AF_TIPC address: (type, lower, upper) for TIPC_ADDR_NAMESEQ, (type,
+    /// instance) for TIPC_ADDR_NAME, (node, ref) for TIPC_ADDR_ID; nil for
+    /// another address type.
+    static func tipc(addressType: UInt32, _ v1: UInt32, _ v2: UInt32, _ v3: UInt32, scope: UInt32) -> SocketAddress? {
+        guard [TIPC_ADDR_NAMESEQ, TIPC_ADDR_NAME, TIPC_ADDR_ID].contains(Int32(bitPattern: addressType)) else { return nil }
+        return make(sockaddr_tipc.self) {
+            $0.family = UInt16(AF_TIPC)
+            $0.scope = Int8(truncatingIfNeeded: scope)
+            $0.addrtype = UInt8(truncatingIfNeeded: addressType)
+            switch Int32(bitPattern: addressType) {
+            case TIPC_ADDR_NAMESEQ:
+                $0.addr.nameseq.type = v1
+                $0.addr.nameseq.lower = v2
+                $0.addr.nameseq.upper = v3
+            case TIPC_ADDR_NAME:
+                $0.addr.name.name.type = v1
+                $0.addr.name.name.instance = v2
+            default:
+                $0.addr.id.node = v1
+                $0.addr.id.ref = v2
+            }
+        }
+    }
+
+    /// An AF_CAN address; the ISO-TP and J1939 parts share a union, set one.
+    static func can(interfaceIndex: Int32, isotp: (rx: UInt32, tx: UInt32)? = nil,
+                    j1939: (name: UInt64, pgn: UInt32, address: UInt8)? = nil) -> SocketAddress {
+        make(sockaddr_can.self) {
+            $0.can_family = sa_family_t(AF_CAN)
+            $0.can_ifindex = interfaceIndex
+            if let isotp {
+                $0.can_addr.tp.rx_id = isotp.rx
+                $0.can_addr.tp.tx_id = isotp.tx
+            }
+            if let j1939 {
+                $0.can_addr.j1939.name = j1939.name
+                $0.can_addr.j1939.pgn = j1939.pgn
+                $0.can_addr.j1939.addr = j1939.address
+            }
+        }
+    }
+
+    /// An AF_ALG address, or nil if type (14 bytes) or name (64 bytes) has no
+    /// room for its terminating NUL; `tooLong` says which.
+    static func alg(type: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, feat: UInt32, mask: UInt32)
+        -> Result<SocketAddress, AlgorithmFieldTooLong>
+    {
+        var probe = sockaddr_alg()
+        guard type.count < MemoryLayout.size(ofValue: probe.salg_type) else { return .failure(.type) }
+        guard name.count < MemoryLayout.size(ofValue: probe.salg_name) else { return .failure(.name) }
+        return .success(make(sockaddr_alg.self) {
+            $0.salg_family = UInt16(AF_ALG)
+            withUnsafeMutableBytes(of: &$0.salg_type) { $0.copyMemory(from: type) }
+            withUnsafeMutableBytes(of: &$0.salg_name) { $0.copyMemory(from: name) }
+            $0.salg_feat = feat
+            $0.salg_mask = mask
+        })
+        _ = probe
+    }
+
+    enum AlgorithmFieldTooLong: Error { case type, name }
+
+    /// CPython's getsockaddrlen: the size of the sockaddr of `family`
+    /// (AF_RDS uses sockaddr_in), nil for a family CPython does not know.
+    static func length(ofFamily family: Int32) -> socklen_t? {
+        let size: Int
+        switch family {
+        case AF_UNIX: size = MemoryLayout<sockaddr_un>.size
+        case AF_NETLINK: size = MemoryLayout<sockaddr_nl>.size
+        case AF_QIPCRTR: size = MemoryLayout<sockaddr_qrtr>.size
+        case AF_VSOCK: size = MemoryLayout<sockaddr_vm>.size
+        case AF_RDS, AF_INET: size = MemoryLayout<sockaddr_in>.size
+        case AF_INET6: size = MemoryLayout<sockaddr_in6>.size
+        case AF_PACKET: size = MemoryLayout<sockaddr_ll>.size
+        case AF_TIPC: size = MemoryLayout<sockaddr_tipc>.size
+        case AF_CAN: size = MemoryLayout<sockaddr_can>.size
+        case AF_ALG: size = MemoryLayout<sockaddr_alg>.size
+        default: return nil
+        }
+        return socklen_t(size)
+    }
+
+    /// An empty address that a syscall may fill with at most `limit` bytes.
+    init(limit: socklen_t) {
+        self.limit = min(limit, SocketAddress.capacity)
+    }
+
     // MARK: reading
 
     enum Decoded {
@@ -91,6 +233,19 @@ struct SocketAddress {
         case unixPath([UInt8])
         /// A Linux abstract name, leading NUL included.
         case unixAbstract([UInt8])
+        case netlink(pid: UInt32, groups: UInt32)
+        case qipcrtr(node: UInt32, port: UInt32)
+        case vsock(cid: UInt32, port: UInt32)
+        /// AF_PACKET: the interface by index, sll_halen bytes of hardware address.
+        case packet(interfaceIndex: Int32, protocol: UInt16, packetType: UInt8, hardwareType: UInt16,
+                    hardwareAddress: [UInt8])
+        /// AF_TIPC by address type: NAMESEQ (type, lower, upper), NAME (type,
+        /// instance, instance), ID (node, ref, 0); `values` is nil for another type.
+        case tipc(addressType: UInt8, values: (UInt32, UInt32, UInt32)?, scope: Int8)
+        /// AF_CAN: which part of the union counts depends on the socket's protocol.
+        case can(interfaceIndex: Int32, isotp: (rx: UInt32, tx: UInt32), j1939: (name: UInt64, pgn: UInt32, address: UInt8))
+        /// AF_ALG: type and name up to their first NUL.
+        case alg(type: [UInt8], name: [UInt8], feat: UInt32, mask: UInt32)
         /// A family we do not decode: its sa_data bytes.
         case other(family: Int32, data: [UInt8])
     }
@@ -114,10 +269,83 @@ struct SocketAddress {
                 }
                 return .unixPath(Array(sunPath.prefix { $0 != 0 }))
             }
+        case AF_NETLINK:
+            let a = read(as: sockaddr_nl.self)
+            return .netlink(pid: a.nl_pid, groups: a.nl_groups)
+        case AF_QIPCRTR:
+            let a = read(as: sockaddr_qrtr.self)
+            return .qipcrtr(node: a.sq_node, port: a.sq_port)
+        case AF_VSOCK:
+            let a = read(as: sockaddr_vm.self)
+            return .vsock(cid: a.svm_cid, port: a.svm_port)
+        case AF_PACKET:
+            let a = read(as: sockaddr_ll.self)
+            // sll_halen may exceed sll_addr's 8 bytes (the kernel then
+            // writes past the struct): read what the storage holds.
+            let start = MemoryLayout<sockaddr_ll>.offset(of: \sockaddr_ll.sll_addr)!
+            let count = min(Int(a.sll_halen), MemoryLayout<sockaddr_storage>.size - start)
+            let hardware = withUnsafeBytes(of: storage) { Array($0[start..<(start + count)]) }
+            return .packet(interfaceIndex: a.sll_ifindex, protocol: UInt16(bigEndian: a.sll_protocol),
+                           packetType: a.sll_pkttype, hardwareType: a.sll_hatype, hardwareAddress: hardware)
+        case AF_TIPC:
+            let a = read(as: sockaddr_tipc.self)
+            let values: (UInt32, UInt32, UInt32)?
+            switch Int32(a.addrtype) {
+            case TIPC_ADDR_NAMESEQ: values = (a.addr.nameseq.type, a.addr.nameseq.lower, a.addr.nameseq.upper)
+            case TIPC_ADDR_NAME: values = (a.addr.name.name.type, a.addr.name.name.instance, a.addr.name.name.instance)
+            case TIPC_ADDR_ID: values = (a.addr.id.node, a.addr.id.ref, 0)
+            default: values = nil
+            }
+            return .tipc(addressType: a.addrtype, values: values, scope: a.scope)
+        case AF_CAN:
+            let a = read(as: sockaddr_can.self)
+            return .can(interfaceIndex: a.can_ifindex, isotp: (a.can_addr.tp.rx_id, a.can_addr.tp.tx_id),
+                        j1939: (a.can_addr.j1939.name, a.can_addr.j1939.pgn, a.can_addr.j1939.addr))
+        case AF_ALG:
+            let a = read(as: sockaddr_alg.self)
+            return .alg(type: withUnsafeBytes(of: a.salg_type) { Array($0.prefix { $0 != 0 }) },
+                        name: withUnsafeBytes(of: a.salg_name) { Array($0.prefix { $0 != 0 }) },
+                        feat: a.salg_feat, mask: a.salg_mask)
         default:
             let a = read(as: sockaddr.self)
             return .other(family: family, data: withUnsafeBytes(of: a.sa_data) { Array($0) })
         }
+    }
+}
+
+/// Network interfaces by name and index, through a socket's ioctls (as
+/// CPython does for AF_PACKET and AF_CAN addresses).
+enum InterfaceIoctl {
+    /// SIOCGIFINDEX. Like CPython's strncpy into ifr_name, at most
+    /// IFNAMSIZ - 1 bytes of `name` are used.
+    @inline(never)
+    static func index(_ fd: Int32, name: UnsafeRawBufferPointer) -> SyscallResult<Int32> {
+        var request = ifreq()
+        withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { field in
+            let count = min(name.count, field.count - 1)
+            field.copyMemory(from: UnsafeRawBufferPointer(rebasing: name[0..<count]))
+        }
+        if ioctl(fd, UInt(SIOCGIFINDEX), &request) < 0 { return .failure(Errno(errno)) }
+        return .success(request.ifr_ifru.ifru_ivalue)
+    }
+
+    /// SIOCGIFNAME: the name of interface `index`, nil if the ioctl fails.
+    @inline(never)
+    static func name(_ fd: Int32, index: Int32) -> [UInt8]? {
+        var request = ifreq()
+        request.ifr_ifru.ifru_ivalue = index
+        if ioctl(fd, UInt(SIOCGIFNAME), &request) < 0 { return nil }
+        return withUnsafeBytes(of: request.ifr_ifrn.ifrn_name) { Array($0.prefix { $0 != 0 }) }
+    }
+}
+
+extension POSIX {
+    /// accept4 (close-on-exec) without asking for the peer's address, which
+    /// AF_ALG sockets cannot give (accept then fails with ECONNABORTED).
+    @inline(never)
+    static func acceptWithoutAddress(_ fd: Int32) -> SyscallResult<Int32> {
+        let result = accept4(fd, __SOCKADDR_ARG(__sockaddr__: nil), nil, SHIM_SOCK_CLOEXEC)
+        return result < 0 ? .failure(Errno(errno)) : .success(result)
     }
 }
 
