@@ -21,7 +21,8 @@ import time
 from . import _benchworker as worker_mod
 
 DEFAULT_IMPLS = ("stdlib", "swiftsocket")
-DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "unix-pingpong",
+DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "tcp-pingpong-poll",
+                     "tcp-pingpong-poll-busy", "unix-pingpong",
                      "tcp-bulk", "create-close")
 
 

@@ -145,6 +145,19 @@ def accept_one(socket, ls, nodelay):
 # --------------------------------------------------------------------------
 # workloads: each returns (operations, seconds, unit, extra)
 
+def _echo(socket, ls, nodelay, io_timeout):
+    """The forked peer of the ping-pong workloads: echo every byte back."""
+    conn = accept_one(socket, ls, nodelay=nodelay)
+    conn.settimeout(io_timeout)
+    recv, send = conn.recv, conn.send
+    for _ in range(MAX_ROUND_TRIPS + 100_000):
+        data = recv(1)
+        if not data:
+            break
+        send(data)
+    conn.close()
+
+
 def _pingpong(socket, duration, family, io_timeout):
     """1-byte ping-pong; this process is the client, a forked child echoes."""
     tmpdir = None
@@ -158,18 +171,7 @@ def _pingpong(socket, duration, family, io_timeout):
         ls.listen(1)
         ls.settimeout(SETUP_TIMEOUT)
 
-    def echo():
-        conn = accept_one(socket, ls, nodelay=(family == "tcp"))
-        conn.settimeout(io_timeout)
-        recv, send = conn.recv, conn.send
-        for _ in range(MAX_ROUND_TRIPS + 100_000):
-            data = recv(1)
-            if not data:
-                break
-            send(data)
-        conn.close()
-
-    pid = fork_peer(echo, duration + 30)
+    pid = fork_peer(lambda: _echo(socket, ls, family == "tcp", io_timeout), duration + 30)
     c = None
     try:
         ls.close()
@@ -227,6 +229,82 @@ def tcp_pingpong_timeout(socket, duration):
 
 def unix_pingpong(socket, duration):
     return _pingpong(socket, duration, "unix", None)
+
+
+def _pingpong_event_loop(socket, duration, busy_thread):
+    """1-byte TCP ping-pong the way an event loop does it: a non-blocking
+    socket, poll() for readiness, then recv()/send(). With `busy_thread`, a
+    Python thread in this process computes meanwhile (an app with a worker
+    thread): every GIL release then risks a handoff to it."""
+    import select
+    import threading
+
+    ls, addr = tcp_listener(socket)
+    pid = fork_peer(lambda: _echo(socket, ls, True, None), duration + 30)
+    c = None
+    stop = threading.Event()
+    worker = None
+    try:
+        ls.close()
+        c = tcp_client(socket, addr)
+        c.setblocking(False)
+        poller = select.poll()
+        poller.register(c, select.POLLIN)
+        send, recv, wait = c.send, c.recv, poller.poll
+        ping = b"x"
+        clock = time.perf_counter
+        wait_ms = int(IO_TIMEOUT * 1000)
+
+        def round_trip():
+            send(ping)
+            for _ in range(1000):
+                try:
+                    if not recv(1):
+                        raise RuntimeError("echo peer closed the connection")
+                    return
+                except BlockingIOError:
+                    if not wait(wait_ms):
+                        raise RuntimeError("no echo within %s s" % IO_TIMEOUT)
+            raise RuntimeError("no echo after 1000 wake-ups")
+
+        if busy_thread:
+            def compute():
+                x = 0
+                while not stop.is_set():
+                    for _ in range(1000):
+                        x += 1
+            worker = threading.Thread(target=compute, daemon=True)
+            worker.start()
+
+        end = clock() + WARMUP_SECONDS
+        while clock() < end:
+            round_trip()
+        n = 0
+        t0 = clock()
+        end = t0 + duration
+        while n < MAX_ROUND_TRIPS:
+            for _ in range(16):
+                round_trip()
+            n += 16
+            if clock() >= end:
+                break
+        elapsed = clock() - t0
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(SETUP_TIMEOUT)
+        if c is not None:
+            c.close()
+    check_peer(pid, "echo")
+    return n, elapsed, "round trips/s", {}
+
+
+def tcp_pingpong_event_loop(socket, duration):
+    return _pingpong_event_loop(socket, duration, busy_thread=False)
+
+
+def tcp_pingpong_event_loop_busy(socket, duration):
+    return _pingpong_event_loop(socket, duration, busy_thread=True)
 
 
 def _recv_exact(sock, n):
@@ -323,6 +401,8 @@ def create_close(socket, duration):
 WORKLOADS = {
     "tcp-pingpong": (tcp_pingpong, "TCP 1-byte ping-pong, blocking"),
     "tcp-pingpong-timeout": (tcp_pingpong_timeout, "TCP 1-byte ping-pong, settimeout(5)"),
+    "tcp-pingpong-poll": (tcp_pingpong_event_loop, "TCP ping-pong, non-blocking + poll"),
+    "tcp-pingpong-poll-busy": (tcp_pingpong_event_loop_busy, "the same, busy thread alongside"),
     "unix-pingpong": (unix_pingpong, "AF_UNIX 1-byte ping-pong"),
     "tcp-bulk": (tcp_bulk, "TCP bulk: sendall 64 KiB -> recv_into"),
     "create-close": (create_close, "socket() + close()"),
