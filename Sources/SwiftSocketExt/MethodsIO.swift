@@ -9,7 +9,7 @@ import Glibc
 func socketBind(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, family: socket.family, caller: "bind")
+        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "bind")
         if shim_audit_addr("socket.bind", object, addressObject) < 0 { throw PythonError() }
         let fd = socket.fd
         try check(withoutGIL { POSIX.bind(fd, address) })
@@ -33,7 +33,7 @@ func socketListen(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) ->
 func socketConnect(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, family: socket.family, caller: "connect")
+        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "connect")
         if shim_audit_addr("socket.connect", object, addressObject) < 0 { throw PythonError() }
         if case .failure(let failure) = connect(socket, to: address) { throw failure.pythonError }
         return newNone()
@@ -45,7 +45,7 @@ func socketConnect(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?
 func socketConnectEx(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, family: socket.family, caller: "connect_ex")
+        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "connect_ex")
         if shim_audit_addr("socket.connect", object, addressObject) < 0 { throw PythonError() }
         switch connect(socket, to: address) {
         case .success:
@@ -85,16 +85,18 @@ private func connect(_ socket: SocketPointer, to address: SocketAddress) -> Resu
 func socketAccept(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
-        var peer = SocketAddress()
+        var peer = try AddressConversion.receiveBuffer(for: socket)
+        // AF_ALG cannot tell the peer's address: its accept() must not ask.
+        let withAddress = socket.family != AF_ALG
         let accepted = sockCall(socket, .readable, timeout: socket.timeout) { fd in
-            POSIX.accept(fd, into: &peer)
+            withAddress ? POSIX.accept(fd, into: &peer) : POSIX.acceptWithoutAddress(fd)
         }
         let fd: Int32
         switch accepted {
         case .success(let newFD): fd = newFD
         case .failure(let failure): throw failure.pythonError
         }
-        guard let result = makeTuple(newInt(Int(fd)), AddressConversion.object(peer)) else {
+        guard let result = makeTuple(newInt(Int(fd)), AddressConversion.object(peer, for: socket)) else {
             _ = POSIX.close(fd)
             throw PythonError()
         }
@@ -105,20 +107,20 @@ func socketAccept(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
 @_cdecl("swsock_getsockname")
 func socketGetsockname(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        var address = SocketAddress()
-        let fd = asSocket(object).fd
-        try check(POSIX.getsockname(fd, into: &address))
-        return AddressConversion.object(address)
+        let socket = asSocket(object)
+        var address = try AddressConversion.receiveBuffer(for: socket)
+        try check(POSIX.getsockname(socket.fd, into: &address))
+        return AddressConversion.object(address, for: socket)
     }
 }
 
 @_cdecl("swsock_getpeername")
 func socketGetpeername(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        var address = SocketAddress()
-        let fd = asSocket(object).fd
-        try check(POSIX.getpeername(fd, into: &address))
-        return AddressConversion.object(address)
+        let socket = asSocket(object)
+        var address = try AddressConversion.receiveBuffer(for: socket)
+        try check(POSIX.getpeername(socket.fd, into: &address))
+        return AddressConversion.object(address, for: socket)
     }
 }
 
@@ -214,11 +216,12 @@ func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) 
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
         if size < 0 { throw raise(PyExc_ValueError, "negative buffersize in recvfrom") }
-        var peer = SocketAddress()
+        let socket = asSocket(object)
+        var peer = try AddressConversion.receiveBuffer(for: socket)
         let data = try bytesObject(size: size) { buffer throws(PythonError) in
-            try receive(asSocket(object), into: buffer, count: size, flags: flags, from: &peer)
+            try receive(socket, into: buffer, count: size, flags: flags, from: &peer)
         }
-        return makeTuple(data, AddressConversion.object(peer))
+        return makeTuple(data, AddressConversion.object(peer, for: socket))
     }
 }
 
@@ -237,9 +240,10 @@ func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: I
             if count > buffer.count {
                 throw raise(PyExc_ValueError, "nbytes is greater than the length of the buffer")
             }
-            var peer = SocketAddress()
-            let received = try receive(asSocket(object), into: buffer.baseAddress, count: count, flags: flags, from: &peer)
-            return makeTuple(newInt(received), AddressConversion.object(peer))
+            let socket = asSocket(object)
+            var peer = try AddressConversion.receiveBuffer(for: socket)
+            let received = try receive(socket, into: buffer.baseAddress, count: count, flags: flags, from: &peer)
+            return makeTuple(newInt(received), AddressConversion.object(peer, for: socket))
         }
     }
 }
@@ -307,7 +311,7 @@ func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) ->
             let flags = nargs == 3 ? try Arguments.int32(args![1]!) : 0
             let addressObject = args![nargs - 1]!
             let socket = asSocket(object)
-            let address = try AddressConversion.parse(addressObject, family: socket.family, caller: "sendto")
+            let address = try AddressConversion.parse(addressObject, for: socket, caller: "sendto")
             if shim_audit_addr("socket.sendto", object, addressObject) < 0 { throw PythonError() }
             let result = sockCall(socket, .writable, timeout: socket.timeout, flags: flags) {
                 POSIX.sendto($0, data.baseAddress, data.count, flags: $1, to: address)

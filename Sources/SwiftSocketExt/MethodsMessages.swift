@@ -98,7 +98,7 @@ func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
         let socket = asSocket(object)
         let addressObject = nargs > 3 ? args![3]! : shim_none()!
         let address = isNone(addressObject)
-            ? nil : try AddressConversion.parse(addressObject, family: socket.family, caller: "sendmsg")
+            ? nil : try AddressConversion.parse(addressObject, for: socket, caller: "sendmsg")
         if shim_audit_addr("socket.sendmsg", object, addressObject) < 0 { throw PythonError() }
 
         let dataItems = try sequenceItems(args![0]!, "sendmsg() argument 1 must be an iterable")
@@ -156,12 +156,12 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
                             controlSize: Int, _ makeValue: (Int) -> PyObjectPointer?) throws(PythonError)
     -> PyObjectPointer
 {
+    var peer = try AddressConversion.receiveBuffer(for: socket)
     if controlSize < 0 || controlSize > ControlMessages.sizeLimit {
         throw raise(PyExc_ValueError, "invalid ancillary data buffer length")
     }
     let control = UnsafeMutableRawBufferPointer.allocate(byteCount: controlSize, alignment: MemoryLayout<Int>.alignment)
     defer { control.deallocate() }
-    var peer = SocketAddress()
     let received: POSIX.ReceivedMessage
     let result = sockCall(socket, .readable, timeout: socket.timeout, flags: flags) { fd, flags in
         POSIX.recvmsg(fd, vectors, control: control, flags: flags, from: &peer)
@@ -174,7 +174,7 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
     do throws(PythonError) {
         let list = try ancillaryList(ancillary)
         guard let tuple = makeTuple(makeValue(received.count), list, PyLong_FromLong(Int(received.flags)),
-                                    AddressConversion.object(peer)) else { throw PythonError() }
+                                    AddressConversion.object(peer, for: socket)) else { throw PythonError() }
         return tuple
     } catch {
         ControlMessages.closeDescriptors(in: ancillary.messages)

@@ -178,12 +178,12 @@ struct SocketAddress {
         }
     }
 
-    /// An AF_ALG address, or nil if type (14 bytes) or name (64 bytes) has no
-    /// room for its terminating NUL; `tooLong` says which.
+    /// An AF_ALG address, or which of type (14 bytes) and name (64 bytes) has
+    /// no room left for its terminating NUL.
     static func alg(type: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, feat: UInt32, mask: UInt32)
         -> Result<SocketAddress, AlgorithmFieldTooLong>
     {
-        var probe = sockaddr_alg()
+        let probe = sockaddr_alg()
         guard type.count < MemoryLayout.size(ofValue: probe.salg_type) else { return .failure(.type) }
         guard name.count < MemoryLayout.size(ofValue: probe.salg_name) else { return .failure(.name) }
         return .success(make(sockaddr_alg.self) {
@@ -193,7 +193,6 @@ struct SocketAddress {
             $0.salg_feat = feat
             $0.salg_mask = mask
         })
-        _ = probe
     }
 
     enum AlgorithmFieldTooLong: Error { case type, name }
@@ -217,6 +216,8 @@ struct SocketAddress {
         }
         return socklen_t(size)
     }
+
+    init() {}
 
     /// An empty address that a syscall may fill with at most `limit` bytes.
     init(limit: socklen_t) {
