@@ -549,3 +549,115 @@ def test_alg_bind_and_accept(mod, track):
 def test_getaddrinfo_unchanged(mod):
     assert_same(mod, lambda m: m.getaddrinfo(LOOPBACK4, 80, m.AF_INET,
                                                m.SOCK_STREAM))
+
+
+# ---------------------------------------------------------------- sockaddr bytes
+
+_INTERPOSER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (!real) real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind");
+    const char *path = getenv("SWIFTSOCKET_BIND_DUMP");
+    if (path) {
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fprintf(f, "%u:", (unsigned)len);
+            for (socklen_t i = 0; i < len; i++) fprintf(f, "%02x", ((const unsigned char *)addr)[i]);
+            fprintf(f, "\n");
+            fclose(f);
+        }
+    }
+    return real(fd, addr, len);
+}
+"""
+
+_DUMP_SCRIPT = r"""
+import os, sys
+module = sys.argv[1]
+if module == "swiftsocket":
+    import swiftsocket as m
+else:
+    import _socket as m
+cases = [
+    (m.AF_NETLINK, 0, (1, 2)), (m.AF_NETLINK, 0, (-1, 2 ** 32 + 5)),
+    (m.AF_VSOCK, 0, (3, 1234)), (m.AF_QIPCRTR, 0, (7, 8)),
+    (m.AF_PACKET, 0, ("lo", 0x0800)), (m.AF_PACKET, 0, ("lo", 1, 2, 3, b"\1\2\3")),
+    (m.AF_PACKET, 0, ("lo", 1, -1, 70000, b"")), (m.AF_PACKET, 0, ("lo", 65535, 7, 8, b"12345678")),
+    (m.AF_CAN, m.CAN_RAW, ("",)), (m.AF_CAN, m.CAN_BCM, ("lo",)),
+    (m.AF_CAN, m.CAN_ISOTP, ("", 0x123, 2 ** 32 + 5)), (m.AF_CAN, m.CAN_ISOTP, ("lo", 1, 2)),
+    (m.AF_CAN, m.CAN_J1939, ("", 2 ** 64 - 1, 0x12345, 0x1FF)),
+    (m.AF_TIPC, 0, (1, 2, 3, 4)), (m.AF_TIPC, 0, (2, 5, 6, 7, 3)), (m.AF_TIPC, 0, (3, 8, 9, 10)),
+    (m.AF_TIPC, 0, (2, 1, 2, 3, -1)), (m.AF_TIPC, 0, (2 ** 32 + 1, 1, 2, 3, 2 ** 8 + 1)),
+    (m.AF_ALG, 0, ("hash", "sha256")), (m.AF_ALG, 0, ("skcipher", "cbc(aes)", 1, 2)),
+    (m.AF_ALG, 0, ("aead", "x" * 63, -1, 2 ** 20)), (m.AF_ALG, 0, ("h" * 13, "é")),
+    (m.AF_RDS, 0, ("127.0.0.1", 80)),
+]
+for family, proto, address in cases:
+    base = m.socket(m.AF_UNIX, m.SOCK_DGRAM)
+    s = m.socket(family, m.SOCK_DGRAM, proto, fileno=base.detach())
+    try:
+        s.bind(address)
+    except OSError:
+        pass
+    finally:
+        s.close()
+"""
+
+
+def test_built_sockaddr_bytes(swift, tmp_path):
+    """The bytes and length handed to bind() are CPython's, for every
+    family: a bind() interposer (LD_PRELOAD) records them in a child
+    process run once with each module."""
+    import shutil
+    import subprocess
+    import sys
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler for the bind() interposer")
+    source = tmp_path / "interpose.c"
+    source.write_text(_INTERPOSER)
+    library = tmp_path / "interpose.so"
+    built = subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source), "-ldl"],
+                           capture_output=True, timeout=120)
+    if built.returncode != 0:
+        pytest.skip("cannot build the interposer: %s" % built.stderr[-300:])
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(swift.__file__)))
+    dumps = {}
+    for module in ("stdlib", "swiftsocket"):
+        dump = tmp_path / ("%s.txt" % module)
+        env = dict(os.environ, LD_PRELOAD=str(library), SWIFTSOCKET_BIND_DUMP=str(dump),
+                   PYTHONPATH=os.pathsep.join([package_dir, os.environ.get("PYTHONPATH", "")]))
+        run = subprocess.run([sys.executable, "-c", _DUMP_SCRIPT, module], env=env,
+                             capture_output=True, timeout=60)
+        assert run.returncode == 0, run.stderr[-2000:]
+        dumps[module] = dump.read_text().splitlines()
+    assert len(dumps["stdlib"]) == len(_MEANINGFUL)
+    assert len(dumps["swiftsocket"]) == len(_MEANINGFUL)
+    for index, (expected, actual) in enumerate(zip(dumps["stdlib"], dumps["swiftsocket"])):
+        assert _meaningful(actual, index) == _meaningful(expected, index), index
+
+
+# The byte ranges of each _DUMP_SCRIPT case that CPython 3.11 sets: it does
+# not clear AF_PACKET and AF_CAN sockaddrs first, so their padding, unused
+# union members and hardware address bytes past sll_halen are stack garbage.
+_MEANINGFUL = (
+    [None] * 4
+    + [[(0, 12)], [(0, 15)], [(0, 12)], None]
+    + [[(0, 2), (4, 8)]] * 2 + [[(0, 2), (4, 16)]] * 2 + [[(0, 2), (4, 21)]]
+    + [None] * 10
+)
+
+
+def _meaningful(line, index):
+    length, data = line.split(":")
+    raw = bytes.fromhex(data)
+    ranges = _MEANINGFUL[index]
+    if ranges is None:
+        return length, raw
+    return length, [raw[start:end] for start, end in ranges]
