@@ -42,6 +42,8 @@ def pytest_configure(config):
         "slow: long-running stress test; size with SWIFTSOCKET_STRESS_SCALE "
         "(deselect with -m 'not slow')",
     )
+    config.addinivalue_line(
+        "markers", "watchdog(seconds): this test's hang watchdog limit")
     global _watchdog_fd
     # Output capturing is suspended while pytest_configure runs, so fd 2 is
     # the real stderr here: keep a duplicate for faulthandler's dumps.
@@ -53,6 +55,8 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    config.addinivalue_line(
+        "markers", "watchdog(seconds): this test's hang watchdog limit")
     global _watchdog_fd
     if _watchdog_fd is not None:
         faulthandler.cancel_dump_traceback_later()
@@ -144,10 +148,13 @@ def ipv6():
 # ---------------------------------------------------------------- safety nets
 
 @pytest.fixture(autouse=True)
-def _hang_watchdog():
+def _hang_watchdog(request):
+    # @pytest.mark.watchdog(seconds) gives a long test its own limit.
+    marker = request.node.get_closest_marker("watchdog")
+    seconds = marker.args[0] if marker else WATCHDOG_SECONDS
     if _watchdog_fd is not None:
         faulthandler.dump_traceback_later(
-            WATCHDOG_SECONDS, exit=True, file=_watchdog_fd)
+            seconds, exit=True, file=_watchdog_fd)
     try:
         yield
     finally:
