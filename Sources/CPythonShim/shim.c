@@ -29,7 +29,6 @@ SWIFT_NOARGS(swsock_close);
 SWIFT_O(swsock_connect);
 SWIFT_O(swsock_connect_ex);
 SWIFT_NOARGS(swsock_detach);
-SWIFT_NOARGS(swsock_dup);
 SWIFT_NOARGS(swsock_fileno);
 SWIFT_NOARGS(swsock_getpeername);
 SWIFT_NOARGS(swsock_getsockname);
@@ -98,7 +97,6 @@ static PyMethodDef sock_methods[] = {
      "connect_ex(address) -> errno\n\nLike connect(address), but return an error code instead of raising."},
     {"detach", swsock_detach, METH_NOARGS,
      "detach()\n\nClose the socket object without closing the file descriptor; return the fd."},
-    {"dup", swsock_dup, METH_NOARGS, "dup() -> integer\n\nDuplicate the socket's file descriptor."},
     {"fileno", swsock_fileno, METH_NOARGS, "fileno() -> integer\n\nReturn the socket's file descriptor."},
     {"getpeername", swsock_getpeername, METH_NOARGS,
      "getpeername() -> address info\n\nReturn the address of the remote endpoint."},

@@ -53,8 +53,8 @@ enum SockCallFailure: Error {
     }
 }
 
-/// Runs `attempt` (one syscall on the socket's current fd) with the GIL
-/// released, with CPython's semantics:
+/// Runs `attempt` (one syscall on the socket's current fd), with the GIL
+/// released unless `keepGIL`, with CPython's semantics:
 /// - with a timeout (or for `.connected`), poll() for readiness against a
 ///   monotonic deadline; `.timedOut` once it passes. Writes are attempted
 ///   before the first poll: a socket is nearly always writable, and a timeout

@@ -75,7 +75,7 @@ private func connect(_ socket: SocketPointer, to address: SocketAddress) -> Resu
     return sockCall(socket, .connected, timeout: socket.timeout) { fd in
         POSIX.getsockoptInt(fd, level: SOL_SOCKET, option: SO_ERROR).flatMap { pending in
             // EISCONN: an interrupted connect that completed meanwhile.
-            pending == 0 || pending == EISCONN ? .success(()) : .failure(Errno(pending))
+            pending == 0 || Errno(pending) == .alreadyConnected ? .success(()) : .failure(Errno(pending))
         }
     }
 }

@@ -19,17 +19,27 @@ func socketSetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int
         if socket.family == AF_VSOCK {
             // AF_VSOCK takes only 64-bit integers (CPython's "iiK" form).
             try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
+            guard shim_long_check(value) != 0 else {
+                throw raise(PyExc_TypeError, "setsockopt() argument 3 must be int, not \(argumentTypeName(value))")
+            }
             var flag = try Arguments.uint64Mask(value)
             try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<UInt64>.size)))
         } else if fourArguments {
-            let length = try Arguments.uint32Mask(args![3]!)
+            // CPython tries its three forms in turn; a bad optlen fails them
+            // all and the last one ("iiy*") reports the argument count.
+            guard let length = try? Arguments.uint32Mask(args![3]!) else {
+                PyErr_Clear()
+                throw raise(PyExc_TypeError, "setsockopt() takes exactly 3 arguments (4 given)")
+            }
             try check(POSIX.setsockopt(fd, level: level, option: option, nil, length))
         } else if var flag = try? Arguments.int32(value) {
             try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<Int32>.size)))
         } else {
             PyErr_Clear()  // not an int: a bytes-like value, or the buffer error below
             try withBuffer(value, writable: false, function: "setsockopt", argument: 3) { bytes throws(PythonError) in
-                try check(POSIX.setsockopt(fd, level: level, option: option, bytes.baseAddress, UInt32(bytes.count)))
+                // socklen_t, cut down as C does (CPython passes the length the same way).
+                let length = UInt32(truncatingIfNeeded: bytes.count)
+                try check(POSIX.setsockopt(fd, level: level, option: option, bytes.baseAddress, length))
             }
         }
         return newNone()

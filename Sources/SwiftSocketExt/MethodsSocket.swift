@@ -80,7 +80,8 @@ func socketFinalize(_ object: PyObjectPointer?) {
         }
         let fd = socket.fd
         socket.fd = -1
-        _ = POSIX.close(fd)
+        // close() can block (SO_LINGER): let other threads run meanwhile.
+        _ = withoutGIL { POSIX.close(fd) }
     }
     PyErr_Restore(type, value, traceback)
 }
@@ -127,18 +128,6 @@ func socketDetach(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
     return newInt(Int(fd))
 }
 
-@_cdecl("swsock_dup")
-func socketDup(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        let fd = try check(POSIX.dupCloexec(asSocket(object).fd))
-        guard let result = newInt(Int(fd)) else {
-            _ = POSIX.close(fd)
-            throw PythonError()
-        }
-        return result
-    }
-}
-
 // MARK: - Blocking mode and timeout
 
 @_cdecl("swsock_get_timeout")
@@ -148,7 +137,7 @@ func socketTimeoutAttribute(_ object: PyObjectPointer?, _: UnsafeMutableRawPoint
 
 @_cdecl("swsock_gettimeout")
 func socketGettimeout(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    Timeout.object(asSocket(object).timeout)
+    socketTimeoutAttribute(object, nil)
 }
 
 @_cdecl("swsock_settimeout")

@@ -37,15 +37,12 @@ extern PyTypeObject SwiftSocketType;
 static inline PyObject *shim_none(void) { return Py_None; }
 static inline PyObject *shim_true(void) { return Py_True; }
 static inline PyObject *shim_false(void) { return Py_False; }
-static inline PyObject *shim_not_implemented(void) { return Py_NotImplemented; }
 static inline int shim_long_check(PyObject *o) { return PyLong_Check(o); }
 static inline int shim_long_check_exact(PyObject *o) { return PyLong_CheckExact(o); }
-static inline int shim_float_check(PyObject *o) { return PyFloat_Check(o); }
 static inline int shim_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int shim_bytes_check(PyObject *o) { return PyBytes_Check(o); }
 static inline int shim_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
 static inline int shim_tuple_check(PyObject *o) { return PyTuple_Check(o); }
-static inline int shim_socket_check(PyObject *o) { return PyObject_TypeCheck(o, &SwiftSocketType); }
 static inline PyObject *shim_tuple_get_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
 // A METH_VARARGS call's tuple as METH_FASTCALL arguments (borrowed).
 static inline PyObject *const *shim_tuple_items(PyObject *t) { return ((PyTupleObject *)t)->ob_item; }
