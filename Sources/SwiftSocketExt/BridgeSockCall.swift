@@ -53,6 +53,17 @@ enum SockCallFailure: Error {
     }
 }
 
+extension Result where Failure == SockCallFailure {
+    /// The value, or the failure raised as its Python exception.
+    @inline(__always)
+    func orRaise() throws(PythonError) -> Success {
+        switch self {
+        case .success(let value): return value
+        case .failure(let failure): throw failure.pythonError
+        }
+    }
+}
+
 /// Runs `attempt` (one syscall on the socket's current fd), with the GIL
 /// released unless `keepGIL`, with CPython's semantics:
 /// - with a timeout (or for `.connected`), poll() for readiness against a

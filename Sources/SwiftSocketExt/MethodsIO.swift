@@ -35,7 +35,7 @@ func socketConnect(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?
         let socket = asSocket(object)
         let address = try AddressConversion.parse(addressObject!, for: socket, caller: "connect")
         if shim_audit_addr("socket.connect", object, addressObject) < 0 { throw PythonError() }
-        if case .failure(let failure) = connect(socket, to: address) { throw failure.pythonError }
+        try connect(socket, to: address).orRaise()
         return newNone()
     }
 }
@@ -88,14 +88,9 @@ func socketAccept(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
         var peer = try AddressConversion.receiveBuffer(for: socket)
         // AF_ALG cannot tell the peer's address: its accept() must not ask.
         let withAddress = socket.family != AF_ALG
-        let accepted = sockCall(socket, .readable, timeout: socket.timeout) { fd in
+        let fd = try sockCall(socket, .readable, timeout: socket.timeout) { fd in
             withAddress ? POSIX.accept(fd, into: &peer) : POSIX.acceptWithoutAddress(fd)
-        }
-        let fd: Int32
-        switch accepted {
-        case .success(let newFD): fd = newFD
-        case .failure(let failure): throw failure.pythonError
-        }
+        }.orRaise()
         guard let result = makeTuple(newInt(Int(fd)), AddressConversion.object(peer, for: socket)) else {
             _ = POSIX.close(fd)
             throw PythonError()
@@ -140,21 +135,16 @@ func socketShutdown(_ object: PyObjectPointer?, _ how: PyObjectPointer?) -> PyOb
 private func receive(_ socket: SocketPointer, into buffer: UnsafeMutableRawPointer?, count: Int,
                      flags: Int32) throws(PythonError) -> Int {
     if count == 0 { return 0 }
-    switch sockCall(socket, .readable, timeout: socket.timeout, flags: flags, { POSIX.recv($0, buffer, count, flags: $1) }) {
-    case .success(let received): return received
-    case .failure(let failure): throw failure.pythonError
-    }
+    return try sockCall(socket, .readable, timeout: socket.timeout, flags: flags) {
+        POSIX.recv($0, buffer, count, flags: $1)
+    }.orRaise()
 }
 
 private func receive(_ socket: SocketPointer, into buffer: UnsafeMutableRawPointer?, count: Int,
                      flags: Int32, from peer: inout SocketAddress) throws(PythonError) -> Int {
-    let result = sockCall(socket, .readable, timeout: socket.timeout, flags: flags) {
+    try sockCall(socket, .readable, timeout: socket.timeout, flags: flags) {
         POSIX.recvfrom($0, buffer, count, flags: $1, from: &peer)
-    }
-    switch result {
-    case .success(let received): return received
-    case .failure(let failure): throw failure.pythonError
-    }
+    }.orRaise()
 }
 
 /// A bytes object of `size` filled by `fill`, shrunk to what it wrote.
@@ -264,10 +254,7 @@ func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
         return try withBuffer(args![0]!, writable: false, function: "send", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
             let socket = asSocket(object)
-            switch sendOnce(socket, UnsafeRawBufferPointer(data), flags: flags, timeout: socket.timeout) {
-            case .success(let sent): return newInt(sent)
-            case .failure(let failure): throw failure.pythonError
-            }
+            return newInt(try sendOnce(socket, UnsafeRawBufferPointer(data), flags: flags, timeout: socket.timeout).orRaise())
         }
     }
 }
@@ -287,10 +274,8 @@ func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -
             repeat {
                 let budget = timeout > 0 ? _PyDeadline_Get(deadline) : timeout
                 if timeout > 0 && budget <= 0 { throw raiseTimeout() }
-                switch sendOnce(socket, remaining, flags: flags, timeout: budget) {
-                case .success(let sent): remaining = UnsafeRawBufferPointer(rebasing: remaining[sent...])
-                case .failure(let failure): throw failure.pythonError
-                }
+                let sent = try sendOnce(socket, remaining, flags: flags, timeout: budget).orRaise()
+                remaining = UnsafeRawBufferPointer(rebasing: remaining[sent...])
                 // send() can be cut short by a signal without EINTR: run the
                 // handlers before sending more.
                 if PyErr_CheckSignals() != 0 { throw PythonError() }
@@ -313,13 +298,9 @@ func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) ->
             let socket = asSocket(object)
             let address = try AddressConversion.parse(addressObject, for: socket, caller: "sendto")
             if shim_audit_addr("socket.sendto", object, addressObject) < 0 { throw PythonError() }
-            let result = sockCall(socket, .writable, timeout: socket.timeout, flags: flags) {
+            return newInt(try sockCall(socket, .writable, timeout: socket.timeout, flags: flags) {
                 POSIX.sendto($0, data.baseAddress, data.count, flags: $1, to: address)
-            }
-            switch result {
-            case .success(let sent): return newInt(sent)
-            case .failure(let failure): throw failure.pythonError
-            }
+            }.orRaise())
         }
     }
 }

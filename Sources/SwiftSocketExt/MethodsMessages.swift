@@ -133,13 +133,9 @@ func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
                 control.initializeMemory(as: UInt8.self, repeating: 0)
                 ControlMessages.encode(messages, into: control)
                 return try withIOVectors(data) { vectors throws(PythonError) in
-                    let result = sockCall(socket, .writable, timeout: socket.timeout, flags: flags) { fd, flags in
+                    newInt(try sockCall(socket, .writable, timeout: socket.timeout, flags: flags) { fd, flags in
                         POSIX.sendmsg(fd, vectors, control: control, to: address, flags: flags)
-                    }
-                    switch result {
-                    case .success(let sent): return newInt(sent)
-                    case .failure(let failure): throw failure.pythonError
-                    }
+                    }.orRaise())
                 }
             }
         }
@@ -162,14 +158,9 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
     }
     let control = UnsafeMutableRawBufferPointer.allocate(byteCount: controlSize, alignment: MemoryLayout<Int>.alignment)
     defer { control.deallocate() }
-    let received: POSIX.ReceivedMessage
-    let result = sockCall(socket, .readable, timeout: socket.timeout, flags: flags) { fd, flags in
+    let received = try sockCall(socket, .readable, timeout: socket.timeout, flags: flags) { fd, flags in
         POSIX.recvmsg(fd, vectors, control: control, flags: flags, from: &peer)
-    }
-    switch result {
-    case .success(let value): received = value
-    case .failure(let failure): throw failure.pythonError
-    }
+    }.orRaise()
     let ancillary = ControlMessages.decode(UnsafeRawBufferPointer(rebasing: control[0..<received.controlLength]))
     do throws(PythonError) {
         let list = try ancillaryList(ancillary)
