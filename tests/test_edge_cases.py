@@ -119,3 +119,26 @@ def test_nonblocking_socket_follows_its_own_mode():
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, a: m.socketpair(family=m.AF_UNIX),
+    lambda m, a: a.recv(bufsize=1),
+    lambda m, a: a.settimeout(value=1),
+], ids=["socketpair", "recv", "settimeout"])
+def test_keyword_arguments_refused_with_cpythons_message(call):
+    import _socket
+    import swiftsocket
+
+    def attempt(m):
+        a, b = m.socketpair()
+        try:
+            call(m, a)
+        except TypeError as exc:
+            return str(exc)
+        finally:
+            a.close()
+            b.close()
+        return "no error"
+
+    assert attempt(swiftsocket) == attempt(_socket)

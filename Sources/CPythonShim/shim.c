@@ -56,7 +56,7 @@ SWIFT_VARARGS(swsock_CMSG_LEN);
 SWIFT_VARARGS(swsock_CMSG_SPACE);
 SWIFT_NOARGS(swsock_getdefaulttimeout);
 SWIFT_O(swsock_setdefaulttimeout);
-SWIFT_FAST(swsock_socketpair);
+SWIFT_VARARGS(swsock_socketpair);
 SWIFT_FASTKW(swsock_getaddrinfo);
 // Module functions: names, numeric addresses, byte order (MethodsNames.swift).
 SWIFT_VARARGS(swsock_htons);
@@ -190,7 +190,7 @@ static PyMethodDef module_methods[] = {
      "getdefaulttimeout() -> timeout\n\nThe timeout given to new sockets (None: blocking)."},
     {"setdefaulttimeout", swsock_setdefaulttimeout, METH_O,
      "setdefaulttimeout(timeout)\n\nSet the timeout given to new sockets."},
-    {"socketpair", (PyCFunction)(void (*)(void))swsock_socketpair, FAST,
+    {"socketpair", swsock_socketpair, METH_VARARGS,
      "socketpair([family[, type [, proto]]]) -> (socket object, socket object)"},
     {"getaddrinfo", (PyCFunction)(void (*)(void))swsock_getaddrinfo, FASTKW,
      "getaddrinfo(host, port [, family, type, proto, flags])\n"

@@ -2,6 +2,14 @@
 // messages, for METH_FASTCALL entry points.
 import CPythonShim
 
+/// A METH_VARARGS call's argument tuple, as METH_FASTCALL arguments: CPython
+/// registers some functions METH_VARARGS, and its "takes no keyword
+/// arguments" message then names them without the module.
+@inline(__always)
+func tupleArguments(_ tuple: PyObjectPointer?) -> (FastArgs, Int) {
+    (shim_tuple_items(tuple), PyTuple_GET_SIZE(tuple))
+}
+
 enum Arguments {
     /// PyArg_ParseTuple's arity check and message.
     static func checkCount(_ function: String, _ given: Int, min: Int, max: Int) throws(PythonError) {

@@ -6,11 +6,6 @@
 import CPythonShim
 import Glibc
 
-/// A METH_VARARGS call's argument tuple, as METH_FASTCALL arguments.
-@inline(__always)
-private func tupleArguments(_ tuple: PyObjectPointer?) -> (FastArgs, Int) {
-    (shim_tuple_items(tuple), PyTuple_GET_SIZE(tuple))
-}
 
 // MARK: - Sequences
 

@@ -17,8 +17,9 @@ func moduleSetdefaulttimeout(_: PyObjectPointer?, _ value: PyObjectPointer?) -> 
 
 /// `socketpair([family[, type[, proto]]]) -> (socket, socket)`, AF_UNIX by default.
 @_cdecl("swsock_socketpair")
-func moduleSocketpair(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func moduleSocketpair(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("socketpair", nargs, min: 0, max: 3)
         let family = nargs > 0 ? try Arguments.int32(args![0]!) : AF_UNIX
         let type = nargs > 1 ? try Arguments.int32(args![1]!) : Int32(SOCK_STREAM.rawValue)

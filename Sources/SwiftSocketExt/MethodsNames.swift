@@ -9,11 +9,6 @@ import Glibc
 
 // MARK: - Bridge helpers for these functions
 
-/// A METH_VARARGS call's argument tuple, as METH_FASTCALL arguments.
-@inline(__always)
-private func tupleArguments(_ tuple: PyObjectPointer?) -> (FastArgs, Int) {
-    (shim_tuple_items(tuple), PyTuple_GET_SIZE(tuple))
-}
 
 /// PySys_Audit(event, "O", args) with a ready argument tuple.
 @inline(__always)
