@@ -38,6 +38,10 @@ func asObject(_ socket: SocketPointer) -> PyObjectPointer {
 /// Builds a tuple, stealing the references; nil (with the references
 /// released) if any item is nil or the tuple cannot be made.
 func makeTuple(_ items: PyObjectPointer?...) -> PyObjectPointer? {
+    items.withUnsafeBufferPointer { packTuple($0) }
+}
+
+private func packTuple(_ items: UnsafeBufferPointer<PyObjectPointer?>) -> PyObjectPointer? {
     guard items.allSatisfy({ $0 != nil }), let tuple = PyTuple_New(items.count) else {
         items.forEach { Py_XDECREF($0) }
         return nil
@@ -46,6 +50,19 @@ func makeTuple(_ items: PyObjectPointer?...) -> PyObjectPointer? {
         PyTuple_SET_ITEM(tuple, index, item)
     }
     return tuple
+}
+
+// Fixed-arity forms: no array for the common small tuples (addresses).
+@inline(__always)
+func makeTuple(_ a: PyObjectPointer?, _ b: PyObjectPointer?) -> PyObjectPointer? {
+    var items = (a, b)
+    return withUnsafeBytes(of: &items) { packTuple($0.bindMemory(to: PyObjectPointer?.self)) }
+}
+
+@inline(__always)
+func makeTuple(_ a: PyObjectPointer?, _ b: PyObjectPointer?, _ c: PyObjectPointer?, _ d: PyObjectPointer?) -> PyObjectPointer? {
+    var items = (a, b, c, d)
+    return withUnsafeBytes(of: &items) { packTuple($0.bindMemory(to: PyObjectPointer?.self)) }
 }
 
 func makeString(_ text: String) -> PyObjectPointer? {

@@ -42,6 +42,20 @@ enum AddressConversion {
         object(address, fd: socket.fd, proto: socket.pointee.sock_proto)
     }
 
+    /// A packed IPv4/IPv6 address as str; nil with OSError set if inet_ntop
+    /// refuses it.
+    static func hostText(family: Int32, packed: UnsafeRawPointer) -> PyObjectPointer? {
+        let text = NumericAddress.withPresentation(family: family, of: packed) {
+            PyUnicode_FromStringAndSize($0.baseAddress, $0.count)
+        }
+        switch text {
+        case .success(let object): return object
+        case .failure(let errno):
+            raiseOSError(errno)
+            return nil
+        }
+    }
+
     /// CPython's makesockaddr: the Python form of an address (`fd` -1: no
     /// interface names).
     static func object(_ address: SocketAddress, fd: Int32 = -1, proto: Int32 = 0) -> PyObjectPointer? {
@@ -49,9 +63,11 @@ enum AddressConversion {
         case .none:
             return newNone()
         case .ipv4(let host, let port):
-            return makeTuple(makeString(host), PyLong_FromLong(Int(port)))
+            return makeTuple(withUnsafeBytes(of: host) { hostText(family: AF_INET, packed: $0.baseAddress!) },
+                             PyLong_FromLong(Int(port)))
         case .ipv6(let host, let port, let flowInfo, let scopeID):
-            return makeTuple(makeString(host), PyLong_FromLong(Int(port)),
+            return makeTuple(withUnsafeBytes(of: host) { hostText(family: AF_INET6, packed: $0.baseAddress!) },
+                             PyLong_FromLong(Int(port)),
                              PyLong_FromUnsignedLong(UInt(flowInfo)), PyLong_FromUnsignedLong(UInt(scopeID)))
         case .unixAbstract(let name):
             return makeBytes(name)

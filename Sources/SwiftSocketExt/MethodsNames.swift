@@ -197,10 +197,8 @@ func moduleInetAton(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
 
 /// Text of a packed address; OSError from errno if inet_ntop(3) refuses it.
 private func presentation(family: Int32, _ packed: UnsafeRawPointer) throws(PythonError) -> PyObjectPointer? {
-    switch NumericAddress.ntop(family: family, packed) {
-    case .success(let text): return decodeUTF8(text)
-    case .failure(let error): throw raiseOSError(error)
-    }
+    guard let text = AddressConversion.hostText(family: family, packed: packed) else { throw PythonError() }
+    return text
 }
 
 /// `inet_ntoa(packed_ip) -> dotted string`: exactly 4 bytes of any buffer.
@@ -338,10 +336,7 @@ private func hostEntryObject(_ result: Result<HostEntry, HostError>, family: Int
     do throws(PythonError) {
         addresses = try makeList(entry.addresses) { address throws(PythonError) in
             guard address.count >= size else { throw raise(PyExc_OSError, "unsupported address family") }
-            switch address.withUnsafeBytes({ NumericAddress.ntop(family: family, $0.baseAddress!) }) {
-            case .success(let text): return decodeUTF8(text)
-            case .failure(let error): throw raiseOSError(error)
-            }
+            return address.withUnsafeBytes { AddressConversion.hostText(family: family, packed: $0.baseAddress!) }
         }
     } catch {
         Py_DECREF(aliases)

@@ -228,8 +228,8 @@ struct SocketAddress {
 
     enum Decoded {
         case none
-        case ipv4(host: String, port: UInt16)
-        case ipv6(host: String, port: UInt16, flowInfo: UInt32, scopeID: UInt32)
+        case ipv4(address: in_addr, port: UInt16)
+        case ipv6(address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32)
         /// A filesystem path, bytes up to the first NUL.
         case unixPath([UInt8])
         /// A Linux abstract name, leading NUL included.
@@ -256,10 +256,10 @@ struct SocketAddress {
         switch family {
         case AF_INET:
             let a = read(as: sockaddr_in.self)
-            return .ipv4(host: presentation(AF_INET, a.sin_addr), port: UInt16(bigEndian: a.sin_port))
+            return .ipv4(address: a.sin_addr, port: UInt16(bigEndian: a.sin_port))
         case AF_INET6:
             let a = read(as: sockaddr_in6.self)
-            return .ipv6(host: presentation(AF_INET6, a.sin6_addr), port: UInt16(bigEndian: a.sin6_port),
+            return .ipv6(address: a.sin6_addr, port: UInt16(bigEndian: a.sin6_port),
                          flowInfo: UInt32(bigEndian: a.sin6_flowinfo), scopeID: a.sin6_scope_id)
         case AF_UNIX:
             return withUnsafeBytes(of: storage) { raw in
@@ -350,22 +350,21 @@ extension POSIX {
     }
 }
 
-/// inet_ntop of the address at `address`.
-private func presentation(_ family: Int32, _ address: UnsafeRawPointer) -> String {
-    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-    _ = inet_ntop(family, address, &text, socklen_t(text.count))
-    return String(cString: text)
-}
-
-private func presentation(_ family: Int32, _ address: in_addr) -> String {
-    withUnsafeBytes(of: address) { presentation(family, $0.baseAddress!) }
-}
-
-private func presentation(_ family: Int32, _ address: in6_addr) -> String {
-    withUnsafeBytes(of: address) { presentation(family, $0.baseAddress!) }
-}
-
 enum NumericAddress {
+    /// inet_ntop(3) of the packed address at `packed`, into a stack buffer:
+    /// `body` gets the text without its NUL (no allocation on this hot path:
+    /// every received address goes through it).
+    @inline(never)
+    static func withPresentation<R>(family: Int32, of packed: UnsafeRawPointer,
+                                    _ body: (UnsafeBufferPointer<CChar>) -> R) -> SyscallResult<R> {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+            guard inet_ntop(family, packed, text.baseAddress, socklen_t(text.count)) != nil else {
+                return .failure(Errno(errno))
+            }
+            return .success(body(UnsafeBufferPointer(start: text.baseAddress, count: strlen(text.baseAddress!))))
+        }
+    }
+
     static func ipv4(_ text: UnsafePointer<CChar>) -> in_addr? {
         var address = in_addr()
         return inet_pton(AF_INET, text, &address) > 0 ? address : nil

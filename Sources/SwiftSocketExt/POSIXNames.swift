@@ -224,13 +224,6 @@ extension NumericAddress {
         return .success(result == 0 ? .invalid : .address(packed))
     }
 
-    /// inet_ntop(3) of the packed address at `packed`.
-    @inline(never)
-    static func ntop(family: Int32, _ packed: UnsafeRawPointer) -> SyscallResult<[UInt8]> {
-        var text = [CChar](repeating: 0, count: Int(max(INET_ADDRSTRLEN, INET6_ADDRSTRLEN)))
-        guard inet_ntop(family, packed, &text, socklen_t(text.count)) != nil else { return .failure(Errno(errno)) }
-        return .success(text.withUnsafeBufferPointer { bytes($0.baseAddress!) })
-    }
 }
 
 // MARK: - getnameinfo
