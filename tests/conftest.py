@@ -17,7 +17,9 @@ Safety nets installed here:
 import faulthandler
 import gc
 import os
+import signal
 import sys
+import time
 import types
 
 import _socket
@@ -229,3 +231,29 @@ def _default_timeout_check():
     if changed:
         pytest.fail("test left a default socket timeout set: %s"
                     % "; ".join(changed), pytrace=False)
+
+
+# ---------------------------------------------------------------- signals
+
+@pytest.fixture
+def alarm():
+    """Arms SIGALRM after sockutil.ALARM_AT seconds with a handler that records
+    each call and, if asked, raises sockutil.Alarm; always disarms it and
+    restores the old handler."""
+    old_handler = signal.getsignal(signal.SIGALRM)
+    calls = []
+
+    def arm(raise_in_handler):
+        def handler(signum, frame):
+            calls.append(time.monotonic())
+            if raise_in_handler:
+                raise sockutil.Alarm("alarm %d" % len(calls))
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, sockutil.ALARM_AT)
+        return calls
+
+    try:
+        yield arm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)

@@ -360,3 +360,12 @@ def is_fd_open(fd):
         assert exc.errno == errno.EBADF
         return False
     return True
+
+
+# ---------------------------------------------------------------- signals
+
+ALARM_AT = 0.2  # seconds until the `alarm` fixture's SIGALRM
+
+
+class Alarm(Exception):
+    """Raised by the `alarm` fixture's handler when asked to."""

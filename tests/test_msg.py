@@ -16,6 +16,7 @@ import _socket
 import pytest
 
 import sockutil
+from sockutil import Alarm
 from sockutil import (IO_TIMEOUT, LOOPBACK4, TIMEOUT, Elapsed, assert_same,
                       assert_timed_out, outcome)
 
@@ -943,32 +944,6 @@ def test_udp6_pktinfo(mod, track, ipv6):
 
 
 # ---------------------------------------------------------------- signals (PEP 475)
-
-class Alarm(Exception):
-    pass
-
-
-@pytest.fixture
-def alarm():
-    import signal
-    old_handler = signal.getsignal(signal.SIGALRM)
-    calls = []
-
-    def arm(raise_in_handler):
-        def handler(signum, frame):
-            calls.append(time.monotonic())
-            if raise_in_handler:
-                raise Alarm("alarm")
-        signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, 0.2)
-        return calls
-
-    try:
-        yield arm
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
-
 
 @pytest.mark.parametrize("timeout", [None, 5.0], ids=["blocking", "timeout"])
 @pytest.mark.parametrize("name", ["recvmsg", "recvmsg_into", "sendmsg"])

@@ -15,36 +15,7 @@ import _socket
 import pytest
 
 import sockutil
-from sockutil import IO_TIMEOUT, Elapsed, Watchdog, start_worker
-
-ALARM_AT = 0.2
-
-
-class Alarm(Exception):
-    pass
-
-
-@pytest.fixture
-def alarm():
-    """Arms SIGALRM; always disarms it and restores the old handler."""
-    old_handler = signal.getsignal(signal.SIGALRM)
-    calls = []
-
-    def arm(raise_in_handler):
-        def handler(signum, frame):
-            calls.append(time.monotonic())
-            if raise_in_handler:
-                raise Alarm("alarm %d" % len(calls))
-        signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, ALARM_AT)
-        return calls
-
-    try:
-        yield arm
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old_handler)
-
+from sockutil import ALARM_AT, IO_TIMEOUT, Alarm, Elapsed, Watchdog, start_worker
 
 def _blocking_call(name, sock, peer):
     if name == "recv":
