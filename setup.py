@@ -93,6 +93,7 @@ class SwiftBuildExt(build_ext):
 setup(
     package_dir={"": "python"},
     packages=["swiftsocket"],
+    package_data={"swiftsocket": ["__init__.pyi", "py.typed"]},
     ext_modules=[Extension("swiftsocket._swiftsocket", sources=[])],
     cmdclass={"build_ext": SwiftBuildExt},
 )
