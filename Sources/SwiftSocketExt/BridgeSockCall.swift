@@ -68,9 +68,10 @@ extension Result where Failure == SockCallFailure {
 /// released unless `keepGIL`, with CPython's semantics:
 /// - with a timeout (or for `.connected`), poll() for readiness against a
 ///   monotonic deadline; `.timedOut` once it passes. Writes are attempted
-///   before the first poll: a socket is nearly always writable, and a timeout
-///   socket's fd is non-blocking, so a full buffer just means EAGAIN and a wait.
-///   (CPython polls first every time; the outcome is the same, one syscall less.)
+///   before the first poll: a socket is nearly always writable, and every
+///   write goes through the flags variant below, whose MSG_DONTWAIT turns a
+///   full buffer into EAGAIN and a wait. (CPython polls first every time; the
+///   outcome is the same, one syscall less.)
 /// - on EINTR, run the signal handlers (PyErr_CheckSignals, GIL held): stop
 ///   with `.raised` if one raised, else retry (PEP 475);
 /// - with a timeout, EAGAIN after a positive poll is a false positive: wait again;
