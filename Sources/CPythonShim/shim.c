@@ -6,11 +6,11 @@
 
 #define SWIFT_NOARGS(name) extern PyObject *name(PyObject *, PyObject *)
 #define SWIFT_O(name) extern PyObject *name(PyObject *, PyObject *)
-#define SWIFT_FAST(name) extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t)
 #define SWIFT_FASTKW(name) \
     extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
 // METH_VARARGS: (self, argument tuple), for functions CPython parses with
-// PyArg_ParseTuple, whose "takes no keyword arguments" message differs.
+// PyArg_ParseTuple, whose "takes no keyword arguments" message differs
+// (and, called through a bound method object, names the function alone).
 #define SWIFT_VARARGS(name) extern PyObject *name(PyObject *, PyObject *)
 
 // Type slots.
@@ -32,23 +32,23 @@ SWIFT_NOARGS(swsock_detach);
 SWIFT_NOARGS(swsock_fileno);
 SWIFT_NOARGS(swsock_getpeername);
 SWIFT_NOARGS(swsock_getsockname);
-SWIFT_FAST(swsock_getsockopt);
+SWIFT_VARARGS(swsock_getsockopt);
 SWIFT_NOARGS(swsock_gettimeout);
 SWIFT_NOARGS(swsock_getblocking);
-SWIFT_FAST(swsock_listen);
-SWIFT_FAST(swsock_recv);
+SWIFT_VARARGS(swsock_listen);
+SWIFT_VARARGS(swsock_recv);
 SWIFT_FASTKW(swsock_recv_into);
-SWIFT_FAST(swsock_recvfrom);
+SWIFT_VARARGS(swsock_recvfrom);
 SWIFT_FASTKW(swsock_recvfrom_into);
 SWIFT_VARARGS(swsock_recvmsg);
 SWIFT_VARARGS(swsock_recvmsg_into);
-SWIFT_FAST(swsock_send);
-SWIFT_FAST(swsock_sendall);
+SWIFT_VARARGS(swsock_send);
+SWIFT_VARARGS(swsock_sendall);
 SWIFT_VARARGS(swsock_sendmsg);
-SWIFT_FAST(swsock_sendto);
+SWIFT_VARARGS(swsock_sendto);
 SWIFT_O(swsock_setblocking);
 SWIFT_O(swsock_settimeout);
-SWIFT_FAST(swsock_setsockopt);
+SWIFT_VARARGS(swsock_setsockopt);
 SWIFT_O(swsock_shutdown);
 
 // Module functions.
@@ -82,7 +82,6 @@ SWIFT_O(swsock_if_indextoname);
 SWIFT_O(swsock_module_close);
 SWIFT_O(swsock_module_dup);
 
-#define FAST METH_FASTCALL
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 
 static PyMethodDef sock_methods[] = {
@@ -102,19 +101,19 @@ static PyMethodDef sock_methods[] = {
      "getpeername() -> address info\n\nReturn the address of the remote endpoint."},
     {"getsockname", swsock_getsockname, METH_NOARGS,
      "getsockname() -> address info\n\nReturn the address of the local endpoint."},
-    {"getsockopt", (PyCFunction)(void (*)(void))swsock_getsockopt, FAST,
+    {"getsockopt", swsock_getsockopt, METH_VARARGS,
      "getsockopt(level, option[, buffersize]) -> value\n\nGet a socket option."},
     {"gettimeout", swsock_gettimeout, METH_NOARGS,
      "gettimeout() -> timeout\n\nReturn the timeout in seconds (float), or None when blocking."},
     {"getblocking", swsock_getblocking, METH_NOARGS,
      "getblocking()\n\nReturn True if the socket is in blocking mode (including timeout mode)."},
-    {"listen", (PyCFunction)(void (*)(void))swsock_listen, FAST,
+    {"listen", swsock_listen, METH_VARARGS,
      "listen([backlog])\n\nEnable a server to accept connections."},
-    {"recv", (PyCFunction)(void (*)(void))swsock_recv, FAST,
+    {"recv", swsock_recv, METH_VARARGS,
      "recv(buffersize[, flags]) -> data\n\nReceive up to buffersize bytes; b'' means the peer closed."},
     {"recv_into", (PyCFunction)(void (*)(void))swsock_recv_into, FASTKW,
      "recv_into(buffer, [nbytes[, flags]]) -> nbytes_read\n\nReceive up to nbytes bytes into buffer."},
-    {"recvfrom", (PyCFunction)(void (*)(void))swsock_recvfrom, FAST,
+    {"recvfrom", swsock_recvfrom, METH_VARARGS,
      "recvfrom(buffersize[, flags]) -> (data, address info)"},
     {"recvfrom_into", (PyCFunction)(void (*)(void))swsock_recvfrom_into, FASTKW,
      "recvfrom_into(buffer[, nbytes[, flags]]) -> (nbytes, address info)"},
@@ -124,20 +123,20 @@ static PyMethodDef sock_methods[] = {
     {"recvmsg_into", swsock_recvmsg_into, METH_VARARGS,
      "recvmsg_into(buffers[, ancbufsize[, flags]]) -> (nbytes, ancdata, msg_flags, address)\n\n"
      "Like recvmsg(), scattering the normal data into a series of writable buffers."},
-    {"send", (PyCFunction)(void (*)(void))swsock_send, FAST,
+    {"send", swsock_send, METH_VARARGS,
      "send(data[, flags]) -> count\n\nSend data; return the number of bytes sent."},
-    {"sendall", (PyCFunction)(void (*)(void))swsock_sendall, FAST,
+    {"sendall", swsock_sendall, METH_VARARGS,
      "sendall(data[, flags])\n\nSend all of data. The timeout applies to the whole call."},
     {"sendmsg", swsock_sendmsg, METH_VARARGS,
      "sendmsg(buffers[, ancdata[, flags[, address]]]) -> count\n\n"
      "Send the data of the buffers, with ancillary data given as (cmsg_level, cmsg_type, cmsg_data) items."},
-    {"sendto", (PyCFunction)(void (*)(void))swsock_sendto, FAST,
+    {"sendto", swsock_sendto, METH_VARARGS,
      "sendto(data[, flags], address) -> count"},
     {"setblocking", swsock_setblocking, METH_O,
      "setblocking(flag)\n\nSet the socket to blocking (flag true) or non-blocking (false)."},
     {"settimeout", swsock_settimeout, METH_O,
      "settimeout(timeout)\n\nSet a timeout in seconds (float); None blocks, 0.0 is non-blocking."},
-    {"setsockopt", (PyCFunction)(void (*)(void))swsock_setsockopt, FAST,
+    {"setsockopt", swsock_setsockopt, METH_VARARGS,
      "setsockopt(level, option, value: int)\nsetsockopt(level, option, value: buffer)\n"
      "setsockopt(level, option, None, optlen: int)\n\nSet a socket option."},
     {"shutdown", swsock_shutdown, METH_O,

@@ -99,17 +99,30 @@ enum Arguments {
         }
         var values = ArgumentValues()
         for index in 0..<positionalCount { values[index] = positional(index) }
+        // getargs reports a missing required argument before an extra
+        // keyword (invalid, or given by position too): keep the first such
+        // error until the required ones are checked.
+        var keywordError: (PyObjectPointer?, String)? = nil
         for k in 0..<keywordCount {
             let (key, value) = keyword(k)
-            guard shim_unicode_check(key) != 0 else { throw raise(PyExc_TypeError, "keywords must be strings") }
+            guard shim_unicode_check(key) != 0 else {
+                if keywordError == nil { keywordError = (PyExc_TypeError, "keywords must be strings") }
+                continue
+            }
             guard let position = names.firstIndex(where: {
                 PyUnicode_CompareWithASCIIString(key, UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
             }) else {
-                throw raise(PyExc_TypeError, "'\(PyUnicode_AsUTF8(key).map { String(cString: $0) } ?? "")' is an invalid keyword argument for \(function)()")
+                if keywordError == nil {
+                    keywordError = (PyExc_TypeError, "'\(PyUnicode_AsUTF8(key).map { String(cString: $0) } ?? "")' is an invalid keyword argument for \(function)()")
+                }
+                continue
             }
             if values[position] != nil {
-                throw raise(PyExc_TypeError,
-                            "argument for \(function)() given by name ('\(names[position])') and position (\(position + 1))")
+                if keywordError == nil {
+                    keywordError = (PyExc_TypeError,
+                                    "argument for \(function)() given by name ('\(names[position])') and position (\(position + 1))")
+                }
+                continue
             }
             values[position] = value
         }
@@ -117,6 +130,7 @@ enum Arguments {
             throw raise(PyExc_TypeError,
                         "\(function)() missing required argument '\(names[index])' (pos \(index + 1))")
         }
+        if let (type, message) = keywordError { throw raise(type, message) }
         return values
     }
 }

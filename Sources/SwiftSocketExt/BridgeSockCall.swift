@@ -75,7 +75,9 @@ extension Result where Failure == SockCallFailure {
 /// - on EINTR, run the signal handlers (PyErr_CheckSignals, GIL held): stop
 ///   with `.raised` if one raised, else retry (PEP 475);
 /// - with a timeout, EAGAIN after a positive poll is a false positive: wait again;
-/// - any other failure, EAGAIN on a non-blocking socket included, is returned.
+/// - any other failure, EAGAIN on a non-blocking socket included, is returned
+///   (that of a write tried before the first poll once poll() says the
+///   socket is ready; a timeout if it never does).
 /// `keepGIL`: the attempt cannot block, so it runs with the GIL held (see the
 /// flags variant below); waits in poll() always release it.
 @inline(__always)
@@ -83,13 +85,16 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
                  _ attempt: (Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
     let deadline = timeout > 0 ? _PyDeadline_Init(timeout) : 0
     var waitFirst = readiness != .writable
+    // The error of a write tried before the first poll, reported once poll()
+    // says the socket is ready, as CPython, which polls first, would see it.
+    var errorBeforePoll: Errno? = nil
     while true {
         if waitFirst && (timeout > 0 || readiness == .connected) {
             let remaining = timeout > 0 ? _PyDeadline_Get(deadline) : timeout
             if timeout > 0 && remaining < 0 { return .failure(.timedOut) }
             switch waitUntilReady(socket, readiness, remaining) {
             case .success(.ready):
-                break
+                if let error = errorBeforePoll { return .failure(.failed(error)) }
             case .success(.timedOut):
                 // poll() caps its wait at Int32.max ms: only the deadline decides.
                 if timeout > 0 && _PyDeadline_Get(deadline) > 0 { continue }
@@ -101,6 +106,7 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
                 return .failure(.failed(errno))
             }
         }
+        let polled = waitFirst
         waitFirst = true
         while true {
             let fd = socket.fd
@@ -113,10 +119,15 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
                 continue
             case .failure(let errno) where errno.isWouldBlock && socket.timeout > 0:
                 break
+            case .failure(let errno) where !polled && timeout > 0:
+                // A write tried before the first poll failed: poll as CPython
+                // would have done first (a socket that never becomes
+                // writable, a listening one say, times out instead).
+                errorBeforePoll = errno
             case .failure(let errno):
                 return .failure(.failed(errno))
             }
-            break  // false positive: poll again
+            break  // false positive (or an error before the first poll): poll
         }
     }
 }

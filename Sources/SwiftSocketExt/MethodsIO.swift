@@ -18,8 +18,9 @@ func socketBind(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -
 }
 
 @_cdecl("swsock_listen")
-func socketListen(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketListen(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("listen", nargs, min: 0, max: 1)
         // CPython's default: high enough for common loads, never above 128.
         let backlog = nargs > 0 ? try Arguments.int32(args![0]!) : min(SOMAXCONN, 128)
@@ -167,8 +168,9 @@ private func bytesObject(size: Int, _ fill: (UnsafeMutableRawPointer) throws(Pyt
 
 /// `recv(bufsize[, flags]) -> bytes`
 @_cdecl("swsock_recv")
-func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketRecv(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recv", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -200,8 +202,9 @@ func socketRecvInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
 
 /// `recvfrom(bufsize[, flags]) -> (bytes, address)`
 @_cdecl("swsock_recvfrom")
-func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketRecvfrom(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recvfrom", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -248,8 +251,9 @@ private func sendOnce(_ socket: SocketPointer, _ data: UnsafeRawBufferPointer, f
 
 /// `send(data[, flags]) -> count sent`
 @_cdecl("swsock_send")
-func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketSend(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("send", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "send", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -262,8 +266,9 @@ func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
 /// `sendall(data[, flags])`: sends until all of data is gone. The timeout
 /// bounds the whole call, not each send (CPython >= 3.5).
 @_cdecl("swsock_sendall")
-func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketSendall(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("sendall", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "sendall", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -287,8 +292,9 @@ func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -
 
 /// `sendto(data[, flags], address) -> count sent`
 @_cdecl("swsock_sendto")
-func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketSendto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         guard nargs == 2 || nargs == 3 else {
             throw raise(PyExc_TypeError, "sendto() takes 2 or 3 arguments (\(nargs) given)")
         }

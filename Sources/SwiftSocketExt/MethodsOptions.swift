@@ -5,33 +5,35 @@ import Glibc
 /// `setsockopt(level, option, value: int | buffer)` or
 /// `setsockopt(level, option, None, optlen)`.
 @_cdecl("swsock_setsockopt")
-func socketSetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketSetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let fourArguments = nargs == 4 && isNone(args![2]!)
-        if !fourArguments {
-            try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
-        }
-        let level = try Arguments.int32(args![0]!)
-        let option = try Arguments.int32(args![1]!)
+        let (args, nargs) = tupleArguments(tuple)
         let socket = asSocket(object)
         let fd = socket.fd
+        // AF_VSOCK takes only 64-bit integers (CPython's "iiK" form alone).
+        let vsock = socket.family == AF_VSOCK
+        if !vsock && nargs == 4 && isNone(args![2]!) {
+            // CPython tries its three forms in turn; whatever fails the
+            // "iiO!I" one (level, option or optlen) fails them all, and the
+            // last one ("iiy*") reports the argument count.
+            guard let level = try? Arguments.int32(args![0]!), let option = try? Arguments.int32(args![1]!),
+                  let length = try? Arguments.uint32Mask(args![3]!) else {
+                PyErr_Clear()
+                throw raise(PyExc_TypeError, "setsockopt() takes exactly 3 arguments (4 given)")
+            }
+            try check(POSIX.setsockopt(fd, level: level, option: option, nil, length))
+            return newNone()
+        }
+        try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
+        let level = try Arguments.int32(args![0]!)
+        let option = try Arguments.int32(args![1]!)
         let value = args![2]!
-        if socket.family == AF_VSOCK {
-            // AF_VSOCK takes only 64-bit integers (CPython's "iiK" form).
-            try Arguments.checkCount("setsockopt", nargs, min: 3, max: 3)
+        if vsock {
             guard shim_long_check(value) != 0 else {
                 throw raise(PyExc_TypeError, "setsockopt() argument 3 must be int, not \(argumentTypeName(value))")
             }
             var flag = try Arguments.uint64Mask(value)
             try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<UInt64>.size)))
-        } else if fourArguments {
-            // CPython tries its three forms in turn; a bad optlen fails them
-            // all and the last one ("iiy*") reports the argument count.
-            guard let length = try? Arguments.uint32Mask(args![3]!) else {
-                PyErr_Clear()
-                throw raise(PyExc_TypeError, "setsockopt() takes exactly 3 arguments (4 given)")
-            }
-            try check(POSIX.setsockopt(fd, level: level, option: option, nil, length))
         } else if var flag = try? Arguments.int32(value) {
             try check(POSIX.setsockopt(fd, level: level, option: option, &flag, UInt32(MemoryLayout<Int32>.size)))
         } else {
@@ -48,8 +50,9 @@ func socketSetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int
 
 /// `getsockopt(level, option) -> int`, `getsockopt(level, option, buflen) -> bytes`
 @_cdecl("swsock_getsockopt")
-func socketGetsockopt(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
+func socketGetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
+        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getsockopt", nargs, min: 2, max: 3)
         let level = try Arguments.int32(args![0]!)
         let option = try Arguments.int32(args![1]!)
