@@ -6,11 +6,14 @@
 
 #define SWIFT_NOARGS(name) extern PyObject *name(PyObject *, PyObject *)
 #define SWIFT_O(name) extern PyObject *name(PyObject *, PyObject *)
+#define SWIFT_FAST(name) extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t)
 #define SWIFT_FASTKW(name) \
     extern PyObject *name(PyObject *, PyObject *const *, Py_ssize_t, PyObject *)
 // METH_VARARGS: (self, argument tuple), for functions CPython parses with
 // PyArg_ParseTuple, whose "takes no keyword arguments" message differs
 // (and, called through a bound method object, names the function alone).
+// The data path (recv, recvfrom, send, sendall, sendto) stays METH_FASTCALL:
+// no argument tuple per call, at the price of that message in that one form.
 #define SWIFT_VARARGS(name) extern PyObject *name(PyObject *, PyObject *)
 
 // Type slots.
@@ -36,16 +39,16 @@ SWIFT_VARARGS(swsock_getsockopt);
 SWIFT_NOARGS(swsock_gettimeout);
 SWIFT_NOARGS(swsock_getblocking);
 SWIFT_VARARGS(swsock_listen);
-SWIFT_VARARGS(swsock_recv);
+SWIFT_FAST(swsock_recv);
 SWIFT_FASTKW(swsock_recv_into);
-SWIFT_VARARGS(swsock_recvfrom);
+SWIFT_FAST(swsock_recvfrom);
 SWIFT_FASTKW(swsock_recvfrom_into);
 SWIFT_VARARGS(swsock_recvmsg);
 SWIFT_VARARGS(swsock_recvmsg_into);
-SWIFT_VARARGS(swsock_send);
-SWIFT_VARARGS(swsock_sendall);
+SWIFT_FAST(swsock_send);
+SWIFT_FAST(swsock_sendall);
 SWIFT_VARARGS(swsock_sendmsg);
-SWIFT_VARARGS(swsock_sendto);
+SWIFT_FAST(swsock_sendto);
 SWIFT_O(swsock_setblocking);
 SWIFT_O(swsock_settimeout);
 SWIFT_VARARGS(swsock_setsockopt);
@@ -82,6 +85,7 @@ SWIFT_O(swsock_if_indextoname);
 SWIFT_O(swsock_module_close);
 SWIFT_O(swsock_module_dup);
 
+#define FAST METH_FASTCALL
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 
 static PyMethodDef sock_methods[] = {
@@ -109,11 +113,11 @@ static PyMethodDef sock_methods[] = {
      "getblocking()\n\nReturn True if the socket is in blocking mode (including timeout mode)."},
     {"listen", swsock_listen, METH_VARARGS,
      "listen([backlog])\n\nEnable a server to accept connections."},
-    {"recv", swsock_recv, METH_VARARGS,
+    {"recv", (PyCFunction)(void (*)(void))swsock_recv, FAST,
      "recv(buffersize[, flags]) -> data\n\nReceive up to buffersize bytes; b'' means the peer closed."},
     {"recv_into", (PyCFunction)(void (*)(void))swsock_recv_into, FASTKW,
      "recv_into(buffer, [nbytes[, flags]]) -> nbytes_read\n\nReceive up to nbytes bytes into buffer."},
-    {"recvfrom", swsock_recvfrom, METH_VARARGS,
+    {"recvfrom", (PyCFunction)(void (*)(void))swsock_recvfrom, FAST,
      "recvfrom(buffersize[, flags]) -> (data, address info)"},
     {"recvfrom_into", (PyCFunction)(void (*)(void))swsock_recvfrom_into, FASTKW,
      "recvfrom_into(buffer[, nbytes[, flags]]) -> (nbytes, address info)"},
@@ -123,14 +127,14 @@ static PyMethodDef sock_methods[] = {
     {"recvmsg_into", swsock_recvmsg_into, METH_VARARGS,
      "recvmsg_into(buffers[, ancbufsize[, flags]]) -> (nbytes, ancdata, msg_flags, address)\n\n"
      "Like recvmsg(), scattering the normal data into a series of writable buffers."},
-    {"send", swsock_send, METH_VARARGS,
+    {"send", (PyCFunction)(void (*)(void))swsock_send, FAST,
      "send(data[, flags]) -> count\n\nSend data; return the number of bytes sent."},
-    {"sendall", swsock_sendall, METH_VARARGS,
+    {"sendall", (PyCFunction)(void (*)(void))swsock_sendall, FAST,
      "sendall(data[, flags])\n\nSend all of data. The timeout applies to the whole call."},
     {"sendmsg", swsock_sendmsg, METH_VARARGS,
      "sendmsg(buffers[, ancdata[, flags[, address]]]) -> count\n\n"
      "Send the data of the buffers, with ancillary data given as (cmsg_level, cmsg_type, cmsg_data) items."},
-    {"sendto", swsock_sendto, METH_VARARGS,
+    {"sendto", (PyCFunction)(void (*)(void))swsock_sendto, FAST,
      "sendto(data[, flags], address) -> count"},
     {"setblocking", swsock_setblocking, METH_O,
      "setblocking(flag)\n\nSet the socket to blocking (flag true) or non-blocking (false)."},

@@ -168,9 +168,8 @@ private func bytesObject(size: Int, _ fill: (UnsafeMutableRawPointer) throws(Pyt
 
 /// `recv(bufsize[, flags]) -> bytes`
 @_cdecl("swsock_recv")
-func socketRecv(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recv", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -202,9 +201,8 @@ func socketRecvInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
 
 /// `recvfrom(bufsize[, flags]) -> (bytes, address)`
 @_cdecl("swsock_recvfrom")
-func socketRecvfrom(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recvfrom", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -251,9 +249,8 @@ private func sendOnce(_ socket: SocketPointer, _ data: UnsafeRawBufferPointer, f
 
 /// `send(data[, flags]) -> count sent`
 @_cdecl("swsock_send")
-func socketSend(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("send", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "send", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -266,9 +263,8 @@ func socketSend(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
 /// `sendall(data[, flags])`: sends until all of data is gone. The timeout
 /// bounds the whole call, not each send (CPython >= 3.5).
 @_cdecl("swsock_sendall")
-func socketSendall(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("sendall", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "sendall", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -292,9 +288,8 @@ func socketSendall(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
 
 /// `sendto(data[, flags], address) -> count sent`
 @_cdecl("swsock_sendto")
-func socketSendto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
         guard nargs == 2 || nargs == 3 else {
             throw raise(PyExc_TypeError, "sendto() takes 2 or 3 arguments (\(nargs) given)")
         }
