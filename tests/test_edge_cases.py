@@ -142,3 +142,26 @@ def test_keyword_arguments_refused_with_cpythons_message(call):
         return "no error"
 
     assert attempt(swiftsocket) == attempt(_socket)
+
+
+def test_type_stub_names_exist():
+    """Every name the type stub declares exists at run time, with the same kind."""
+    import ast
+    import os
+    import swiftsocket
+
+    stub = os.path.join(os.path.dirname(swiftsocket.__file__), "__init__.pyi")
+    tree = ast.parse(open(stub).read())
+    declared, methods = set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            declared.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            declared.update(t.id for t in targets if isinstance(t, ast.Name) and t.id[0] != "_")
+        if isinstance(node, ast.ClassDef) and node.name == "socket":
+            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+    declared.discard("__getattr__")
+    assert len(declared) > 30 and len(methods) > 25
+    assert sorted(n for n in declared if not hasattr(swiftsocket, n)) == []
+    assert sorted(n for n in methods if not hasattr(swiftsocket.socket, n)) == []
