@@ -32,6 +32,23 @@ def _max_gap_while(worker, limit_seconds):
     return max_gap
 
 
+def _blocked_call_outcome(call, errors):
+    """Run ``call`` in a worker while the main thread spins; return the
+    exception type among ``errors`` that ended it (None if it returned) and
+    the longest stall the main thread saw."""
+    def blocked():
+        try:
+            call()
+        except errors as exc:
+            return type(exc)
+        return None
+
+    w = start_worker(blocked)
+    time.sleep(0.05)
+    gap = _max_gap_while(w, 5.0)
+    return w.finish(), gap
+
+
 def _kernel_recv_timeout(mod, sock, seconds):
     # SO_RCVTIMEO makes the kernel end a blocking recv/accept with EAGAIN,
     # so these checks are bounded even if the GIL is never released.
@@ -47,17 +64,7 @@ def test_blocking_recv_releases_gil(mod, track, timeout):
     if timeout is None:
         _kernel_recv_timeout(mod, client, 0.8)
 
-    def blocked():
-        try:
-            client.recv(10)
-        except (BlockingIOError, TimeoutError) as exc:
-            return type(exc)
-        return None
-
-    w = start_worker(blocked)
-    time.sleep(0.05)
-    gap = _max_gap_while(w, 5.0)
-    result = w.finish()
+    result, gap = _blocked_call_outcome(lambda: client.recv(10), (BlockingIOError, TimeoutError))
     assert result is (BlockingIOError if timeout is None else TimeoutError)
     assert gap < 0.4, "main thread stalled %.2fs: GIL held in recv" % gap
 
@@ -69,17 +76,7 @@ def test_blocking_accept_releases_gil(mod, track, timeout):
     if timeout is None:
         _kernel_recv_timeout(mod, lsock, 0.8)
 
-    def blocked():
-        try:
-            lsock._accept()
-        except (BlockingIOError, TimeoutError) as exc:
-            return type(exc)
-        return None
-
-    w = start_worker(blocked)
-    time.sleep(0.05)
-    gap = _max_gap_while(w, 5.0)
-    result = w.finish()
+    result, gap = _blocked_call_outcome(lsock._accept, (BlockingIOError, TimeoutError))
     assert result is (BlockingIOError if timeout is None else TimeoutError)
     assert gap < 0.4, "main thread stalled %.2fs: GIL held in accept" % gap
 
@@ -88,17 +85,8 @@ def test_blocking_send_releases_gil(mod, track):
     client, peer = sockutil.client_pair(mod, track, sndbuf=4096, rcvbuf=4096)
     client.settimeout(0.8)
 
-    def blocked():
-        try:
-            client.sendall(b"\0" * (16 * 1024 * 1024))
-        except TimeoutError as exc:
-            return type(exc)
-        return None
-
-    w = start_worker(blocked)
-    time.sleep(0.05)
-    gap = _max_gap_while(w, 5.0)
-    assert w.finish() is TimeoutError
+    result, gap = _blocked_call_outcome(lambda: client.sendall(b"\0" * (16 * 1024 * 1024)), TimeoutError)
+    assert result is TimeoutError
     assert gap < 0.4, "main thread stalled %.2fs: GIL held in send" % gap
 
 
