@@ -59,15 +59,20 @@ class SwiftBuildExt(build_ext):
                 "development headers for %s." % (include, sys.executable)
             )
 
+        # One build folder per interpreter ABI (cpython-313t-x86_64-linux-gnu,
+        # ...): builds for different Python headers never share products.
+        abi = sysconfig.get_config_var("EXT_SUFFIX").strip(".").rsplit(".", 1)[0]
+        scratch = os.path.join(ROOT, ".build-python", abi)
         args = [
             "-c", "release",
             "--package-path", ROOT,
+            "--scratch-path", scratch,
             "-Xcc", "-I" + include,
             "-Xcc", "-D_GNU_SOURCE",
             "-Xswiftc", "-static-stdlib",
         ]
 
-        built = os.path.join(ROOT, ".build", "release", "lib%s.so" % SWIFT_PRODUCT)
+        built = os.path.join(scratch, "release", "lib%s.so" % SWIFT_PRODUCT)
 
         # Never install a library left over from an earlier build: remove it
         # so that only a successful build in this run can produce it.

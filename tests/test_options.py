@@ -265,6 +265,35 @@ def test_settimeout_bad_values_messages_match_oracle(mod, track):
     assert_same(mod, scenario, message=True)
 
 
+# Seconds to nanoseconds as pytime.c converts them (rounded away from zero,
+# PyTime_t's range, NaN and overflow messages), and back to float seconds.
+TIMEOUT_BOUNDARIES = [
+    0, 1, 0.0, -0.0, 1e-9, 4e-10, 5e-10, 1.5e-9, -1e-10, -4e-10, 0.1, 0.3,
+    1 / 3, 2.5, 1e9, 9223372036, 9223372037, 9223372036.854775, 9.223372036854775e9,
+    9.2233720368547748e9, 2.0 ** 33, 2 ** 63 // 10 ** 9, 2 ** 63 // 10 ** 9 + 1, 2 ** 63 - 1,
+    2 ** 63, -2 ** 63, 2 ** 64, -9.3e9, float("inf"), float("-inf"), float("nan"), True,
+]
+
+
+def test_timeout_conversion_boundaries_match_oracle(mod, track):
+    def scenario(m):
+        s = track(m.socket())
+        out = []
+        for value in TIMEOUT_BOUNDARIES:
+            s.settimeout(None)
+            out.append((sockutil.outcome(s.settimeout, value), s.gettimeout()))
+            try:
+                out.append((sockutil.outcome(m.setdefaulttimeout, value), m.getdefaulttimeout()))
+            finally:
+                m.setdefaulttimeout(None)
+        return out
+    result = assert_same(mod, scenario)
+    assert result[0] == "ok"
+    values = dict(zip(TIMEOUT_BOUNDARIES, result[1][::2]))
+    assert values[4e-10] == (("ok", None), 1e-9)   # rounded up to 1 ns
+    assert values[2 ** 63][0][1] == "OverflowError"
+
+
 def test_settimeout_tiny_and_bool(mod, track):
     s = track(mod.socket())
     s.settimeout(1e-9)

@@ -475,3 +475,15 @@ def test_init_on_new_object(mod, track):
     s.__init__(mod.AF_UNIX, mod.SOCK_DGRAM)
     assert (s.family, s.type) == (mod.AF_UNIX, mod.SOCK_DGRAM)
     assert s.fileno() >= 0
+
+
+@pytest.mark.parametrize("value", [2 ** 31, -2 ** 31 - 1, 2 ** 63, 2 ** 64, -2 ** 64, 2 ** 100])
+def test_c_int_arguments_out_of_range_match_oracle(mod, track, value):
+    # PyLong_AsInt's message whether the value fits a C long or not.
+    def scenario(m):
+        s = track(m.socket())
+        return [sockutil.outcome(s.shutdown, value),
+                sockutil.outcome(m.socket, family=value),
+                sockutil.outcome(m.socket, m.AF_INET, value)]
+    result = assert_same(mod, scenario)
+    assert result[1][0][:3] == ("raise", "OverflowError", None)

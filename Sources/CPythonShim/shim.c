@@ -299,6 +299,14 @@ PyInit__swiftsocket(void)
     if (module == NULL) {
         return NULL;
     }
+#ifdef Py_GIL_DISABLED
+    // Safe without the GIL (see BridgeSocket.swift); without this, importing
+    // the module would turn the GIL back on.
+    if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+#endif
     if (swsock_module_init(module) < 0) {
         Py_DECREF(module);
         return NULL;

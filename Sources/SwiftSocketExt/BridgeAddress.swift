@@ -18,9 +18,12 @@ enum AddressConversion {
         case AF_INET6: return try inetAddress(object, family: AF_INET6, caller: caller)
         case AF_NETLINK: return try netlinkAddress(object, caller: caller)
         case AF_QIPCRTR, AF_VSOCK: return try pairAddress(object, family: socket.family)
-        case AF_PACKET: return try packetAddress(object, fd: socket.fd, caller: caller)
+        case AF_PACKET: return try socket.withFD { fd throws(PythonError) in try packetAddress(object, fd: fd, caller: caller) }
         case AF_TIPC: return try tipcAddress(object, caller: caller)
-        case AF_CAN: return try canAddress(object, fd: socket.fd, proto: socket.pointee.sock_proto, caller: caller)
+        case AF_CAN:
+            return try socket.withFD { fd throws(PythonError) in
+                try canAddress(object, fd: fd, proto: socket.pointee.sock_proto, caller: caller)
+            }
         case AF_ALG: return try algAddress(object, caller: caller)
         default: throw raise(PyExc_OSError, "\(caller)(): bad family")
         }
@@ -39,7 +42,7 @@ enum AddressConversion {
     /// addresses depend on its protocol, and AF_PACKET and AF_CAN name their
     /// interface through its fd.
     static func object(_ address: SocketAddress, for socket: SocketPointer) -> PyObjectPointer? {
-        object(address, fd: socket.fd, proto: socket.pointee.sock_proto)
+        socket.withFD { object(address, fd: $0, proto: socket.pointee.sock_proto) }
     }
 
     /// A packed IPv4/IPv6 address as str; nil with OSError set if inet_ntop

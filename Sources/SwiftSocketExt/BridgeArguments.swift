@@ -54,11 +54,16 @@ enum Arguments {
         return value
     }
 
-    /// _PyLong_AsInt: a C int through __index__, for METH_O integer arguments.
+    /// PyLong_AsInt (3.11's _PyLong_AsInt): a C int through __index__, for
+    /// METH_O integer arguments.
     static func exactInt32(_ object: PyObjectPointer) throws(PythonError) -> Int32 {
-        let value = _PyLong_AsInt(object)
-        if value == -1, PyErr_Occurred() != nil { throw PythonError() }
-        return value
+        var overflow: Int32 = 0
+        let value = PyLong_AsLongAndOverflow(object, &overflow)
+        if value == -1, overflow == 0, PyErr_Occurred() != nil { throw PythonError() }
+        guard overflow == 0, let exact = Int32(exactly: value) else {
+            throw raise(PyExc_OverflowError, "Python int too large to convert to C int")
+        }
+        return exact
     }
 
     /// Unpacks METH_FASTCALL|METH_KEYWORDS arguments the way
@@ -160,13 +165,16 @@ struct ArgumentValues {
 
 enum Timeout {
     /// `None` as a timeout: block forever.
-    static let blocking: _PyTime_t = -1
+    static let blocking: Nanoseconds = -1
 
-    /// CPython's socket_parse_timeout: None, or a non-negative number of seconds.
-    static func parse(_ object: PyObjectPointer) throws(PythonError) -> _PyTime_t {
+    /// CPython's socket_parse_timeout: None, or a non-negative number of
+    /// seconds, as nanoseconds rounded away from zero
+    /// (_PyTime_FromSecondsObject with _PyTime_ROUND_TIMEOUT).
+    static func parse(_ object: PyObjectPointer) throws(PythonError) -> Nanoseconds {
         if isNone(object) { return blocking }
-        var timeout: _PyTime_t = 0
-        if _PyTime_FromSecondsObject(&timeout, object, _PyTime_ROUND_TIMEOUT) < 0 { throw PythonError() }
+        let timeout = shim_float_check(object) != 0
+            ? try nanoseconds(seconds: PyFloat_AsDouble(object))
+            : try nanoseconds(seconds: integerSeconds(object))
         if timeout < 0 { throw raise(PyExc_ValueError, "Timeout value out of range") }
         // No upper bound with poll(): waits longer than poll's int of
         // milliseconds are split up by sockCall.
@@ -174,7 +182,40 @@ enum Timeout {
     }
 
     /// None or a float of seconds.
-    static func object(_ timeout: _PyTime_t) -> PyObjectPointer? {
-        timeout < 0 ? newNone() : PyFloat_FromDouble(_PyTime_AsSecondsDouble(timeout))
+    static func object(_ timeout: Nanoseconds) -> PyObjectPointer? {
+        timeout < 0 ? newNone() : PyFloat_FromDouble(timeout.seconds)
+    }
+
+    /// pytime.c's message for an int of seconds beyond PyTime_t.
+    private static let integerOverflowMessage = Py_Version >= 0x030D_0000
+        ? "timestamp too large to convert to C PyTime_t"
+        : "timestamp too large to convert to C _PyTime_t"
+
+    private static func nanoseconds(seconds: Double) throws(PythonError) -> Nanoseconds {
+        if seconds.isNaN { throw raise(PyExc_ValueError, "Invalid value NaN (not a number)") }
+        let scaled = seconds * 1e9
+        let rounded = scaled >= 0 ? scaled.rounded(.up) : scaled.rounded(.down)
+        // [-2**63, 2**63): what converts to Int64 without overflow.
+        guard rounded >= -0x1p63 && rounded < 0x1p63 else {
+            throw raise(PyExc_OverflowError, "timestamp out of range for platform time_t")
+        }
+        return Nanoseconds(rounded)
+    }
+
+    private static func integerSeconds(_ object: PyObjectPointer) throws(PythonError) -> Int64 {
+        let seconds = PyLong_AsLongLong(object)   // through __index__
+        if seconds == -1, PyErr_Occurred() != nil {
+            if PyErr_ExceptionMatches(PyExc_OverflowError) != 0 {
+                raise(PyExc_OverflowError, integerOverflowMessage)
+            }
+            throw PythonError()
+        }
+        return seconds
+    }
+
+    private static func nanoseconds(seconds: Int64) throws(PythonError) -> Nanoseconds {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { throw raise(PyExc_OverflowError, integerOverflowMessage) }
+        return product
     }
 }

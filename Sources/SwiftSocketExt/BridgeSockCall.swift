@@ -1,23 +1,6 @@
 // Bridge layer: sockCall, the one loop every blocking socket operation runs
-// through (CPython's sock_call_ex), and the socket object's fields.
+// through (CPython's sock_call_ex).
 import CPythonShim
-
-extension SocketPointer {
-    /// The fd, -1 once closed or detached. Read it afresh for every syscall:
-    /// another thread may close the socket while this one waits.
-    @inline(__always) var fd: Int32 {
-        get { pointee.sock_fd }
-        nonmutating set { pointee.sock_fd = newValue }
-    }
-
-    /// ns; <0 blocking, 0 non-blocking, >0 timeout.
-    @inline(__always) var timeout: _PyTime_t {
-        get { pointee.sock_timeout }
-        nonmutating set { pointee.sock_timeout = newValue }
-    }
-
-    @inline(__always) var family: Int32 { pointee.sock_family }
-}
 
 /// What an operation waits for before it can make progress.
 enum Readiness {
@@ -80,24 +63,32 @@ extension Result where Failure == SockCallFailure {
 ///   socket is ready; a timeout if it never does).
 /// `keepGIL`: the attempt cannot block, so it runs with the GIL held (see the
 /// flags variant below); waits in poll() always release it.
+/// The whole call runs inside usingFD: a close() meanwhile cannot free the
+/// fd number under it.
 @inline(__always)
-func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t, keepGIL: Bool = false,
+func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: Nanoseconds, keepGIL: Bool = false,
                  _ attempt: (Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
-    let deadline = timeout > 0 ? _PyDeadline_Init(timeout) : 0
+    socket.usingFD { sockCallLoop(socket, readiness, timeout: timeout, keepGIL: keepGIL, attempt) }
+}
+
+@inline(__always)
+private func sockCallLoop<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: Nanoseconds, keepGIL: Bool,
+                             _ attempt: (Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
+    let deadline = timeout > 0 ? Deadline(after: timeout) : nil
     var waitFirst = readiness != .writable
     // The error of a write tried before the first poll, reported once poll()
     // says the socket is ready, as CPython, which polls first, would see it.
     var errorBeforePoll: Errno? = nil
     while true {
         if waitFirst && (timeout > 0 || readiness == .connected) {
-            let remaining = timeout > 0 ? _PyDeadline_Get(deadline) : timeout
+            let remaining = deadline?.remaining ?? timeout
             if timeout > 0 && remaining < 0 { return .failure(.timedOut) }
             switch waitUntilReady(socket, readiness, remaining) {
             case .success(.ready):
                 if let error = errorBeforePoll { return .failure(.failed(error)) }
             case .success(.timedOut):
                 // poll() caps its wait at Int32.max ms: only the deadline decides.
-                if timeout > 0 && _PyDeadline_Get(deadline) > 0 { continue }
+                if let deadline, deadline.remaining > 0 { continue }
                 return .failure(.timedOut)
             case .failure(.interrupted):
                 if PyErr_CheckSignals() != 0 { return .failure(.raised) }
@@ -139,7 +130,7 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
 /// GIL handoff, which costs up to a switch interval (5 ms) when another thread
 /// is busy. Waiting for readiness still happens in poll() without the GIL.
 @inline(__always)
-func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTime_t, flags: Int32,
+func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: Nanoseconds, flags: Int32,
                  _ attempt: (_ fd: Int32, _ flags: Int32) -> SyscallResult<T>) -> Result<T, SockCallFailure> {
     let cannotBlock = socket.timeout >= 0
     let attemptFlags = cannotBlock ? flags | Int32(MSG_DONTWAIT) : flags
@@ -149,7 +140,7 @@ func sockCall<T>(_ socket: SocketPointer, _ readiness: Readiness, timeout: _PyTi
 /// CPython's internal_select: poll the socket, without the GIL.
 /// `interval < 0` waits forever.
 private func waitUntilReady(_ socket: SocketPointer, _ readiness: Readiness,
-                            _ interval: _PyTime_t) -> SyscallResult<POSIX.PollResult> {
+                            _ interval: Nanoseconds) -> SyscallResult<POSIX.PollResult> {
     // Nothing to wait for on a non-blocking socket, or a closed one (the
     // syscall will then report EBADF).
     if (socket.timeout <= 0 && readiness != .connected) || socket.fd < 0 {
@@ -161,7 +152,7 @@ private func waitUntilReady(_ socket: SocketPointer, _ readiness: Readiness,
     case .writable: events = Int16(POLLOUT)
     case .connected: events = Int16(POLLOUT | POLLERR)
     }
-    let milliseconds = interval < 0 ? -1 : Int32(clamping: _PyTime_AsMilliseconds(interval, _PyTime_ROUND_CEILING))
+    let milliseconds = interval < 0 ? -1 : Int32(clamping: interval.millisecondsRoundedUp)
     let fd = socket.fd
     return withoutGIL { POSIX.poll(fd, events: events, milliseconds: milliseconds) }
 }

@@ -11,8 +11,7 @@ func socketBind(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -
         let socket = asSocket(object)
         let address = try AddressConversion.parse(addressObject!, for: socket, caller: "bind")
         if shim_audit_addr("socket.bind", object, addressObject) < 0 { throw PythonError() }
-        let fd = socket.fd
-        try check(withoutGIL { POSIX.bind(fd, address) })
+        try check(socket.withFD { fd in withoutGIL { POSIX.bind(fd, address) } })
         return newNone()
     }
 }
@@ -24,8 +23,7 @@ func socketListen(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
         try Arguments.checkCount("listen", nargs, min: 0, max: 1)
         // CPython's default: high enough for common loads, never above 128.
         let backlog = nargs > 0 ? try Arguments.int32(args![0]!) : min(SOMAXCONN, 128)
-        let fd = asSocket(object).fd
-        try check(withoutGIL { POSIX.listen(fd, backlog: max(backlog, 0)) })
+        try check(asSocket(object).withFD { fd in withoutGIL { POSIX.listen(fd, backlog: max(backlog, 0)) } })
         return newNone()
     }
 }
@@ -62,8 +60,8 @@ func socketConnectEx(_ object: PyObjectPointer?, _ addressObject: PyObjectPointe
 /// progress on a socket with a timeout, goes on asynchronously: wait for it in
 /// sockCall and read its outcome from SO_ERROR.
 private func connect(_ socket: SocketPointer, to address: SocketAddress) -> Result<Void, SockCallFailure> {
-    let fd = socket.fd
-    guard case .failure(let errno) = withoutGIL({ POSIX.connect(fd, address) }) else { return .success(()) }
+    let attempt = socket.withFD { fd in withoutGIL { POSIX.connect(fd, address) } }
+    guard case .failure(let errno) = attempt else { return .success(()) }
     let waitForConnection: Bool
     if errno == .interrupted {
         if PyErr_CheckSignals() != 0 { return .failure(.raised) }
@@ -105,7 +103,7 @@ func socketGetsockname(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObj
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
         var address = try AddressConversion.receiveBuffer(for: socket)
-        try check(POSIX.getsockname(socket.fd, into: &address))
+        try check(socket.withFD { POSIX.getsockname($0, into: &address) })
         return AddressConversion.object(address, for: socket)
     }
 }
@@ -115,7 +113,7 @@ func socketGetpeername(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObj
     pyCall { () throws(PythonError) in
         let socket = asSocket(object)
         var address = try AddressConversion.receiveBuffer(for: socket)
-        try check(POSIX.getpeername(socket.fd, into: &address))
+        try check(socket.withFD { POSIX.getpeername($0, into: &address) })
         return AddressConversion.object(address, for: socket)
     }
 }
@@ -124,8 +122,7 @@ func socketGetpeername(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObj
 func socketShutdown(_ object: PyObjectPointer?, _ how: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let how = try Arguments.exactInt32(how!)
-        let fd = asSocket(object).fd
-        try check(withoutGIL { POSIX.shutdown(fd, how: how) })
+        try check(asSocket(object).withFD { fd in withoutGIL { POSIX.shutdown(fd, how: how) } })
         return newNone()
     }
 }
@@ -243,7 +240,7 @@ func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: I
 
 /// One send() through sockCall, with the given timeout budget.
 private func sendOnce(_ socket: SocketPointer, _ data: UnsafeRawBufferPointer, flags: Int32,
-                      timeout: _PyTime_t) -> Result<Int, SockCallFailure> {
+                      timeout: Nanoseconds) -> Result<Int, SockCallFailure> {
     sockCall(socket, .writable, timeout: timeout, flags: flags) { POSIX.send($0, data.baseAddress, data.count, flags: $1) }
 }
 
@@ -270,10 +267,10 @@ func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
             let socket = asSocket(object)
             let timeout = socket.timeout
-            let deadline = timeout > 0 ? _PyDeadline_Init(timeout) : 0
+            let deadline = timeout > 0 ? Deadline(after: timeout) : nil
             var remaining = UnsafeRawBufferPointer(data)
             repeat {
-                let budget = timeout > 0 ? _PyDeadline_Get(deadline) : timeout
+                let budget = deadline?.remaining ?? timeout
                 if timeout > 0 && budget <= 0 { throw raiseTimeout() }
                 let sent = try sendOnce(socket, remaining, flags: flags, timeout: budget).orRaise()
                 remaining = UnsafeRawBufferPointer(rebasing: remaining[sent...])

@@ -4,13 +4,13 @@ import Glibc
 
 @_cdecl("swsock_getdefaulttimeout")
 func moduleGetdefaulttimeout(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    Timeout.object(ModuleState.defaultTimeout)
+    Timeout.object(ModuleState.defaultTimeout.load(ordering: .relaxed))
 }
 
 @_cdecl("swsock_setdefaulttimeout")
 func moduleSetdefaulttimeout(_: PyObjectPointer?, _ value: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        ModuleState.defaultTimeout = try Timeout.parse(value!)
+        ModuleState.defaultTimeout.store(try Timeout.parse(value!), ordering: .relaxed)
         return newNone()
     }
 }

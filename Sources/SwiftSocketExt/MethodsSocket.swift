@@ -8,10 +8,7 @@ import Glibc
 func socketNew(_ type: UnsafeMutablePointer<PyTypeObject>?, _ args: PyObjectPointer?,
                _ kwargs: PyObjectPointer?) -> PyObjectPointer? {
     guard let type, let object = type.pointee.tp_alloc(type, 0) else { return nil }
-    let socket = asSocket(object)
-    socket.fd = -1
-    socket.timeout = Timeout.blocking
-    socket.pointee.errorhandler = setErrorFromErrno
+    asSocket(object).initializeState()
     return object
 }
 
@@ -78,10 +75,8 @@ func socketFinalize(_ object: PyObjectPointer?) {
             // Spurious errors can appear at interpreter shutdown.
             PyErr_WriteUnraisable(object)
         }
-        let fd = socket.fd
-        socket.fd = -1
         // close() can block (SO_LINGER): let other threads run meanwhile.
-        _ = withoutGIL { POSIX.close(fd) }
+        if let fd = socket.takeFDForClose() { _ = withoutGIL { POSIX.close(fd) } }
     }
     PyErr_Restore(type, value, traceback)
 }
@@ -94,8 +89,8 @@ func socketDealloc(_ object: PyObjectPointer?) {
 
 @_cdecl("swsock_repr")
 func socketRepr(_ object: PyObjectPointer?) -> PyObjectPointer? {
-    let s = asSocket(object).pointee
-    return makeString("<socket object, fd=\(s.sock_fd), family=\(s.sock_family), type=\(s.sock_type), proto=\(s.sock_proto)>")
+    let socket = asSocket(object)
+    return makeString("<socket object, fd=\(socket.fd), family=\(socket.family), type=\(socket.pointee.sock_type), proto=\(socket.pointee.sock_proto)>")
 }
 
 // MARK: - The descriptor
@@ -107,10 +102,9 @@ func socketFileno(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
 
 @_cdecl("swsock_close")
 func socketClose(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    let socket = asSocket(object)
-    let fd = socket.fd
-    guard fd != -1 else { return newNone() }
-    socket.fd = -1
+    // Nothing to do if closed already, or if a thread still in a syscall on
+    // the fd will close it (its error, if any, is then lost).
+    guard let fd = asSocket(object).takeFDForClose() else { return newNone() }
     // Never retried on EINTR: the fd is gone either way. ECONNRESET only
     // means the peer closed first (bpo-30319).
     if case .failure(let errno) = withoutGIL({ POSIX.close(fd) }), errno != .connectionReset {
@@ -122,10 +116,7 @@ func socketClose(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPoi
 
 @_cdecl("swsock_detach")
 func socketDetach(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    let socket = asSocket(object)
-    let fd = socket.fd
-    socket.fd = -1
-    return newInt(Int(fd))
+    newInt(Int(asSocket(object).detachFD()))
 }
 
 // MARK: - Blocking mode and timeout

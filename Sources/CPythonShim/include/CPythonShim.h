@@ -11,8 +11,9 @@
 
 #include "CSystem.h"
 
-// Laid out exactly like CPython 3.11's PySocketSockObject (socketmodule.h):
-// `_ssl` reads sock_fd and sock_timeout straight from this struct.
+// Laid out like the interpreter's own PySocketSockObject (socketmodule.h) up
+// to sock_timeout, which is as far as `_ssl` reads (sock_fd, sock_timeout);
+// swiftsocket's own fields follow.
 typedef struct {
     PyObject_HEAD
     int sock_fd;            // -1 once closed or detached
@@ -20,8 +21,28 @@ typedef struct {
     int sock_type;
     int sock_proto;
     PyObject *(*errorhandler)(void);
-    _PyTime_t sock_timeout; // ns; <0: blocking, 0: non-blocking, >0: timeout
+    int64_t sock_timeout;   // ns (PyTime_t); <0: blocking, 0: non-blocking, >0: timeout
+#if PY_VERSION_HEX >= 0x030C0000
+    void *state;            // 3.12+: the module state; NULL here, _ssl never reads it
+#endif
+    // Threads inside a syscall on sock_fd, times 2, plus 1 once close() has
+    // run: the last of them closes sock_close_fd (see BridgeSocket.swift).
+    uint32_t sock_users;
+    int sock_close_fd;      // the fd a deferred close() leaves to the last user
 } SwiftSocketObject;
+
+// Atomic access to C fields that threads share (the socket object's and the
+// module's): Swift's atomics need storage of their own type, not a C field.
+// Relaxed loads and stores: each value stands alone; the read-modify-writes
+// are sequentially consistent, which the close protocol relies on.
+static inline int shim_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void shim_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline int shim_atomic_exchange_int(int *p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int64_t shim_atomic_load_int64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void shim_atomic_store_int64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uint32_t shim_atomic_fetch_add_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t shim_atomic_fetch_sub_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_sub(p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t shim_atomic_fetch_or_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }
 
 // CPython's PySocketModule_APIObject, published as the `_socket.CAPI` capsule.
 typedef struct {
@@ -39,6 +60,7 @@ static inline PyObject *shim_true(void) { return Py_True; }
 static inline PyObject *shim_false(void) { return Py_False; }
 static inline int shim_long_check(PyObject *o) { return PyLong_Check(o); }
 static inline int shim_long_check_exact(PyObject *o) { return PyLong_CheckExact(o); }
+static inline int shim_float_check(PyObject *o) { return PyFloat_Check(o); }
 static inline int shim_unicode_check(PyObject *o) { return PyUnicode_Check(o); }
 static inline int shim_bytes_check(PyObject *o) { return PyBytes_Check(o); }
 static inline int shim_bytearray_check(PyObject *o) { return PyByteArray_Check(o); }
