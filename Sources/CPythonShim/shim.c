@@ -62,12 +62,21 @@ SWIFT_O(swsock_setdefaulttimeout);
 SWIFT_VARARGS(swsock_socketpair);
 SWIFT_FASTKW(swsock_getaddrinfo);
 // Module functions: names, numeric addresses, byte order (MethodsNames.swift).
-SWIFT_VARARGS(swsock_htons);
-SWIFT_VARARGS(swsock_ntohs);
+// Argument Clinic's one-argument functions in 3.13, METH_VARARGS before
+// (MethodsNames.swift).
+#if PY_VERSION_HEX >= 0x030D0000
+#define SWIFT_ONE_ARG(name) SWIFT_O(name)
+#define ONE_ARG(name) name, METH_O
+#else
+#define SWIFT_ONE_ARG(name) SWIFT_VARARGS(name##_varargs)
+#define ONE_ARG(name) name##_varargs, METH_VARARGS
+#endif
+SWIFT_ONE_ARG(swsock_htons);
+SWIFT_ONE_ARG(swsock_ntohs);
 SWIFT_O(swsock_htonl);
 SWIFT_O(swsock_ntohl);
-SWIFT_VARARGS(swsock_inet_aton);
-SWIFT_VARARGS(swsock_inet_ntoa);
+SWIFT_ONE_ARG(swsock_inet_aton);
+SWIFT_ONE_ARG(swsock_inet_ntoa);
 SWIFT_VARARGS(swsock_inet_pton);
 SWIFT_VARARGS(swsock_inet_ntop);
 SWIFT_NOARGS(swsock_gethostname);
@@ -80,7 +89,7 @@ SWIFT_VARARGS(swsock_getservbyname);
 SWIFT_VARARGS(swsock_getservbyport);
 SWIFT_VARARGS(swsock_getprotobyname);
 SWIFT_NOARGS(swsock_if_nameindex);
-SWIFT_VARARGS(swsock_if_nametoindex);
+SWIFT_ONE_ARG(swsock_if_nametoindex);
 SWIFT_O(swsock_if_indextoname);
 SWIFT_O(swsock_module_close);
 SWIFT_O(swsock_module_dup);
@@ -160,18 +169,62 @@ static PyGetSetDef sock_getset[] = {
     {NULL}
 };
 
-PyTypeObject SwiftSocketType = {
+#define SOCKET_DOC \
+    "socket(family=AF_INET, type=SOCK_STREAM, proto=0) -> socket object\n" \
+    "socket(family=-1, type=-1, proto=-1, fileno=None) -> socket object\n\n" \
+    "Open a socket of the given type. With fileno, family, type and proto\n" \
+    "are detected from the descriptor unless given. The socket is created\n" \
+    "non-inheritable."
+
+#if PY_VERSION_HEX >= 0x030C0000
+// 3.12 made _socket.socket a heap type that the garbage collector tracks
+// (immutable, subclassable); swsock_dealloc untracks and releases the type.
+static int
+sock_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static PyType_Slot sock_slots[] = {
+    {Py_tp_dealloc, swsock_dealloc},
+    {Py_tp_traverse, sock_traverse},
+    {Py_tp_repr, swsock_repr},
+    {Py_tp_doc, (void *)SOCKET_DOC},
+    {Py_tp_methods, sock_methods},
+    {Py_tp_members, sock_members},
+    {Py_tp_getset, sock_getset},
+    {Py_tp_init, swsock_init},
+    {Py_tp_new, swsock_new},
+    {Py_tp_finalize, swsock_finalize},
+    {0, NULL},
+};
+
+static PyType_Spec sock_spec = {
+    .name = "_socket.socket",
+    .basicsize = sizeof(SwiftSocketObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = sock_slots,
+};
+
+PyTypeObject *SwiftSocketType;
+
+static int
+ready_socket_type(void)
+{
+    SwiftSocketType = (PyTypeObject *)PyType_FromSpec(&sock_spec);
+    return SwiftSocketType == NULL ? -1 : 0;
+}
+#else
+// 3.11's is a static type, not tracked by the garbage collector.
+static PyTypeObject socket_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "_socket.socket",
     .tp_basicsize = sizeof(SwiftSocketObject),
     .tp_dealloc = swsock_dealloc,
     .tp_repr = swsock_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "socket(family=AF_INET, type=SOCK_STREAM, proto=0) -> socket object\n"
-              "socket(family=-1, type=-1, proto=-1, fileno=None) -> socket object\n\n"
-              "Open a socket of the given type. With fileno, family, type and proto\n"
-              "are detected from the descriptor unless given. The socket is created\n"
-              "non-inheritable.",
+    .tp_doc = SOCKET_DOC,
     .tp_methods = sock_methods,
     .tp_members = sock_members,
     .tp_getset = sock_getset,
@@ -181,6 +234,15 @@ PyTypeObject SwiftSocketType = {
     .tp_free = PyObject_Del,
     .tp_finalize = swsock_finalize,
 };
+
+PyTypeObject *SwiftSocketType = &socket_type;
+
+static int
+ready_socket_type(void)
+{
+    return PyType_Ready(&socket_type);
+}
+#endif
 
 static PyMethodDef module_methods[] = {
     {"CMSG_LEN", swsock_CMSG_LEN, METH_VARARGS,
@@ -222,18 +284,18 @@ static PyMethodDef module_methods[] = {
      "close(integer) -> None\n\nClose a socket file descriptor."},
     {"dup", swsock_module_dup, METH_O,
      "dup(integer) -> integer\n\nDuplicate a socket file descriptor (non-inheritable)."},
-    {"ntohs", swsock_ntohs, METH_VARARGS,
+    {"ntohs", ONE_ARG(swsock_ntohs),
      "ntohs(integer) -> integer\n\nConvert a 16-bit unsigned integer from network to host byte order."},
     {"ntohl", swsock_ntohl, METH_O,
      "ntohl(integer) -> integer\n\nConvert a 32-bit integer from network to host byte order."},
-    {"htons", swsock_htons, METH_VARARGS,
+    {"htons", ONE_ARG(swsock_htons),
      "htons(integer) -> integer\n\nConvert a 16-bit unsigned integer from host to network byte order."},
     {"htonl", swsock_htonl, METH_O,
      "htonl(integer) -> integer\n\nConvert a 32-bit integer from host to network byte order."},
-    {"inet_aton", swsock_inet_aton, METH_VARARGS,
+    {"inet_aton", ONE_ARG(swsock_inet_aton),
      "inet_aton(string) -> bytes giving packed 32-bit IP representation\n\n"
      "Convert a dotted IPv4 address string to 4 packed bytes."},
-    {"inet_ntoa", swsock_inet_ntoa, METH_VARARGS,
+    {"inet_ntoa", ONE_ARG(swsock_inet_ntoa),
      "inet_ntoa(packed_ip) -> ip_address_string\n\nConvert 4 packed bytes to a dotted IPv4 address string."},
     {"inet_pton", swsock_inet_pton, METH_VARARGS,
      "inet_pton(af, ip) -> packed IP address string\n\n"
@@ -243,7 +305,7 @@ static PyMethodDef module_methods[] = {
      "Convert a packed IP address of family af to its string form."},
     {"if_nameindex", swsock_if_nameindex, METH_NOARGS,
      "if_nameindex()\n\nThe network interfaces, as a list of (index, name) tuples."},
-    {"if_nametoindex", swsock_if_nametoindex, METH_VARARGS,
+    {"if_nametoindex", ONE_ARG(swsock_if_nametoindex),
      "if_nametoindex(if_name)\n\nThe index of the network interface named if_name."},
     {"if_indextoname", swsock_if_indextoname, METH_O,
      "if_indextoname(if_index)\n\nThe name of the network interface with index if_index."},
@@ -263,6 +325,17 @@ int
 shim_warn_unclosed(PyObject *sock)
 {
     return PyErr_ResourceWarning(sock, 1, "unclosed %R", sock);
+}
+
+int
+shim_argument_error(PyObject *args, PyObject *kwargs, const char *format, char **keywords)
+{
+    PyObject *ignored[8];
+    if (PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, &ignored[0], &ignored[1], &ignored[2],
+                                    &ignored[3], &ignored[4], &ignored[5], &ignored[6], &ignored[7])) {
+        PyErr_Format(PyExc_SystemError, "%s: arguments refused by swiftsocket but not by getargs", format);
+    }
+    return -1;
 }
 
 int
@@ -292,7 +365,7 @@ shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int
 PyMODINIT_FUNC
 PyInit__swiftsocket(void)
 {
-    if (PyType_Ready(&SwiftSocketType) < 0) {
+    if (ready_socket_type() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);

@@ -183,11 +183,11 @@ func newInt(_ value: Int) -> PyObjectPointer? { PyLong_FromSsize_t(value) }
 
 /// Runs `body` over an object's buffer (CPython's 'w*' when `writable`,
 /// else 'y*'), releasing the buffer afterwards.
-func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, argument: Int,
+func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, argument: Int?,
                    _ body: (UnsafeMutableRawBufferPointer) throws(PythonError) -> R) throws(PythonError) -> R {
     var view = Py_buffer()
     try acquireBuffer(object, &view, writable: writable) { expected in
-        "\(function)() argument \(argument) must be \(expected), not \(argumentTypeName(object))"
+        "\(function)() \(argumentLabel(argument)) must be \(expected), not \(argumentTypeName(object))"
     }
     defer { PyBuffer_Release(&view) }
     return try body(UnsafeMutableRawBufferPointer(start: view.buf, count: view.len))
@@ -240,6 +240,12 @@ func withBuffers<R>(capacity: Int, _ body: (inout BufferList) throws(PythonError
         list.views.deallocate()
     }
     return try body(&list)
+}
+
+/// "argument 2" in getargs' messages; "argument" alone (nil) for the only
+/// argument of an Argument Clinic function.
+func argumentLabel(_ argument: Int?) -> String {
+    argument.map { "argument \($0)" } ?? "argument"
 }
 
 /// The object's type name, as CPython's messages print Py_TYPE(o)->tp_name.

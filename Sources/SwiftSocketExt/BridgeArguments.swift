@@ -20,6 +20,13 @@ enum Arguments {
                     "\(function)() takes \(quantifier) \(bound) argument\(bound == 1 ? "" : "s") (\(given) given)")
     }
 
+    /// The one argument of a METH_VARARGS function that takes exactly one.
+    static func single(_ function: String, _ tuple: PyObjectPointer?) throws(PythonError) -> PyObjectPointer {
+        let (args, nargs) = tupleArguments(tuple)
+        try checkCount(function, nargs, min: 1, max: 1)
+        return args![0]!
+    }
+
     /// The `i` format: a C int through __index__ (3.11's getargs has no float
     /// check of its own: a float fails in PyLong_AsLong, "'float' object
     /// cannot be interpreted as an integer").
@@ -74,69 +81,81 @@ enum Arguments {
         -> ArgumentValues
     {
         let keywordCount = kwnames.map { PyTuple_GET_SIZE($0) } ?? 0
-        return try assign(function, names, required, positionalCount: nargs, { args![$0]! },
-                          keywordCount: keywordCount) { (shim_tuple_get_item(kwnames, $0)!, args![nargs + $0]!) }
+        let keyword = { (k: Int) in (shim_tuple_get_item(kwnames, k)!, args![nargs + k]!) }
+        guard let values = assign(names, required, positionalCount: nargs, { args![$0]! },
+                                  keywordCount: keywordCount, keyword) else {
+            // The error path only: the call as a tuple and a dict.
+            guard let tuple = PyTuple_New(nargs) else { throw PythonError() }
+            defer { Py_DECREF(tuple) }
+            for index in 0..<nargs {
+                Py_INCREF(args![index]!)
+                PyTuple_SET_ITEM(tuple, index, args![index]!)
+            }
+            guard let dict = PyDict_New() else { throw PythonError() }
+            defer { Py_DECREF(dict) }
+            for k in 0..<keywordCount where PyDict_SetItem(dict, keyword(k).0, keyword(k).1) < 0 {
+                throw PythonError()
+            }
+            throw argumentError(function, names, required, tuple: tuple, dict: dict)
+        }
+        return values
     }
 
     /// The same for tp_init's (args tuple, kwargs dict).
     static func unpack(_ function: StaticString, names: [StaticString], required: Int,
                        tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> ArgumentValues {
         var position = 0
-        return try assign(function, names, required, positionalCount: tuple.map { PyTuple_GET_SIZE($0) } ?? 0,
-                          { shim_tuple_get_item(tuple, $0)! },
-                          keywordCount: dict.map { PyDict_Size($0) } ?? 0) { _ in
+        let values = assign(names, required, positionalCount: tuple.map { PyTuple_GET_SIZE($0) } ?? 0,
+                            { shim_tuple_get_item(tuple, $0)! },
+                            keywordCount: dict.map { PyDict_Size($0) } ?? 0) { _ in
             var key: PyObjectPointer?, value: PyObjectPointer?
             _ = PyDict_Next(dict, &position, &key, &value)
             return (key!, value!)
         }
+        guard let values else { throw argumentError(function, names, required, tuple: tuple, dict: dict) }
+        return values
     }
 
+    /// The arguments by name, or nil if they do not fit `names`: too many,
+    /// a keyword that is not a str or not a name, a name given twice, or a
+    /// required one missing.
     @inline(__always)
-    private static func assign(_ function: StaticString, _ names: [StaticString], _ required: Int,
+    private static func assign(_ names: [StaticString], _ required: Int,
                                positionalCount: Int, _ positional: (Int) -> PyObjectPointer,
                                keywordCount: Int, _ keyword: (Int) -> (PyObjectPointer, PyObjectPointer))
-        throws(PythonError) -> ArgumentValues
+        -> ArgumentValues?
     {
-        let given = positionalCount + keywordCount
-        if given > names.count {
-            throw raise(PyExc_TypeError,
-                        "\(function)() takes at most \(names.count) \(positionalCount == 0 ? "keyword " : "")argument\(names.count == 1 ? "" : "s") (\(given) given)")
-        }
+        if positionalCount + keywordCount > names.count { return nil }
         var values = ArgumentValues()
         for index in 0..<positionalCount { values[index] = positional(index) }
-        // getargs reports a missing required argument before an extra
-        // keyword (invalid, or given by position too): keep the first such
-        // error until the required ones are checked.
-        var keywordError: (PyObjectPointer?, String)? = nil
         for k in 0..<keywordCount {
             let (key, value) = keyword(k)
-            guard shim_unicode_check(key) != 0 else {
-                if keywordError == nil { keywordError = (PyExc_TypeError, "keywords must be strings") }
-                continue
-            }
-            guard let position = names.firstIndex(where: {
+            guard shim_unicode_check(key) != 0, let position = names.firstIndex(where: {
                 PyUnicode_CompareWithASCIIString(key, UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)) == 0
-            }) else {
-                if keywordError == nil {
-                    keywordError = (PyExc_TypeError, "'\(PyUnicode_AsUTF8(key).map { String(cString: $0) } ?? "")' is an invalid keyword argument for \(function)()")
-                }
-                continue
-            }
-            if values[position] != nil {
-                if keywordError == nil {
-                    keywordError = (PyExc_TypeError,
-                                    "argument for \(function)() given by name ('\(names[position])') and position (\(position + 1))")
-                }
-                continue
-            }
+            }), values[position] == nil else { return nil }
             values[position] = value
         }
-        for index in 0..<required where values[index] == nil {
-            throw raise(PyExc_TypeError,
-                        "\(function)() missing required argument '\(names[index])' (pos \(index + 1))")
-        }
-        if let (type, message) = keywordError { throw raise(type, message) }
+        for index in 0..<required where values[index] == nil { return nil }
         return values
+    }
+
+    /// Raises the TypeError that the interpreter's own argument parser
+    /// (getargs.c) gives for this call, whose wording changes from version
+    /// to version ("'x' is an invalid keyword argument for f()" in 3.11,
+    /// "f() got an unexpected keyword argument 'x'. Did you mean 'y'?" in
+    /// 3.13): it is asked to parse the call with every argument an object.
+    private static func argumentError(_ function: StaticString, _ names: [StaticString], _ required: Int,
+                                      tuple: PyObjectPointer?, dict: PyObjectPointer?) -> PythonError {
+        let format = String(repeating: "O", count: required) + "|"
+            + String(repeating: "O", count: names.count - required) + ":\(function)"
+        var keywords: [UnsafeMutablePointer<CChar>?] = names.map {
+            UnsafeMutableRawPointer(mutating: $0.utf8Start).assumingMemoryBound(to: CChar.self)
+        }
+        keywords.append(nil)
+        let empty = tuple == nil ? PyTuple_New(0) : nil
+        defer { Py_XDECREF(empty) }
+        _ = shim_argument_error(tuple ?? empty, dict, format, &keywords)
+        return PythonError()
     }
 }
 

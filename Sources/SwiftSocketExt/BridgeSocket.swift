@@ -142,7 +142,7 @@ extension SocketPointer {
 /// A new socket object of our type around `fd` (CPython's new_sockobject).
 /// On failure the fd is not closed: the caller still owns it.
 func newSocketObject(fd: Int32, family: Int32, type: Int32, proto: Int32) throws(PythonError) -> PyObjectPointer {
-    guard let object = PyType_GenericNew(&SwiftSocketType, nil, nil) else { throw PythonError() }
+    guard let object = PyType_GenericNew(SwiftSocketType, nil, nil) else { throw PythonError() }
     let socket = asSocket(object)
     socket.initializeState()
     do {

@@ -66,8 +66,15 @@ func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
             throw raise(PyExc_TypeError, "getaddrinfo() argument 1 must be string or None")
         }
         // The port as C text: an int in decimal, str, bytes, or NULL for None.
+        // Since 3.12 any int's digits go to getaddrinfo(3), which judges them;
+        // before, it had to fit a C long.
         var portText: [CChar]? = nil
-        if shim_long_check_exact(portObject) != 0 {
+        if shim_long_check_exact(portObject) != 0, Py_Version >= 0x030C_0000 {
+            guard let digits = PyObject_Str(portObject) else { throw PythonError() }
+            defer { Py_DECREF(digits) }
+            guard let utf8 = PyUnicode_AsUTF8(digits) else { throw PythonError() }
+            portText = Array(String(cString: utf8).utf8CString)
+        } else if shim_long_check_exact(portObject) != 0 {
             let port = PyLong_AsLong(portObject)
             if port == -1, PyErr_Occurred() != nil { throw PythonError() }
             portText = Array(String(port).utf8CString)
@@ -117,7 +124,7 @@ func moduleInit(_ module: PyObjectPointer?) -> Int32 {
         Py_XINCREF(value)
         return add(name, value)
     }
-    let type = UnsafeMutableRawPointer(&SwiftSocketType).assumingMemoryBound(to: PyObject.self)
+    let type = UnsafeMutableRawPointer(SwiftSocketType).assumingMemoryBound(to: PyObject.self)
     guard let gaierror = PyErr_NewException("socket.gaierror", PyExc_OSError, nil),
           let herror = PyErr_NewException("socket.herror", PyExc_OSError, nil) else { return -1 }
     ModuleState.gaierror = gaierror
@@ -128,7 +135,11 @@ func moduleInit(_ module: PyObjectPointer?) -> Int32 {
           addRef("has_ipv6", shim_true()),
           add("CAPI", makeCAPICapsule(type: type))
     else { return -1 }
-    for (name, value) in socketConstants {
+    // Each interpreter's own set: what its _socket has, no more.
+    var constants = socketConstants
+    if Py_Version >= 0x030D_0000 { constants += socketConstantsSince313 }
+    if Py_Version >= 0x030D_0400 { constants += socketConstantsSince3134 }
+    for (name, value) in constants {
         guard add(name, PyLong_FromLong(value)) else { return -1 }
     }
     return 0
@@ -136,7 +147,10 @@ func moduleInit(_ module: PyObjectPointer?) -> Int32 {
 
 /// `_socket.CAPI`: what `_ssl` needs to accept our sockets (socketmodule.h).
 private func makeCAPICapsule(type: PyObjectPointer) -> PyObjectPointer? {
-    let api = UnsafeMutablePointer<SwiftSocketCAPI>.allocate(capacity: 1)  // lives as long as the process
+    // Lives as long as the process, and so does the type it names: the
+    // module is never freed (single-phase init).
+    let api = UnsafeMutablePointer<SwiftSocketCAPI>.allocate(capacity: 1)
+    Py_INCREF(type)
     api.initialize(to: SwiftSocketCAPI(
         Sock_Type: UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self),
         error: PyExc_OSError, timeout_error: PyExc_TimeoutError))

@@ -64,11 +64,13 @@ extension Arguments {
     /// The `s` format: a str without NUL characters, as UTF-8. The text lives
     /// as long as `object`. `typeError` replaces the "must be str" message
     /// (PyArg_ParseTuple's ";message" suffix).
-    static func string(_ object: PyObjectPointer, function: String, argument: Int,
+    /// `argument` nil: a function's only argument, which Argument Clinic's
+    /// messages leave unnumbered.
+    static func string(_ object: PyObjectPointer, function: String, argument: Int?,
                        typeError: String? = nil) throws(PythonError) -> UnsafePointer<CChar> {
         guard shim_unicode_check(object) != 0 else {
             throw raise(PyExc_TypeError,
-                        typeError ?? "\(function)() argument \(argument) must be str, not \(argumentTypeName(object))")
+                        typeError ?? "\(function)() \(argumentLabel(argument)) must be str, not \(argumentTypeName(object))")
         }
         var size = 0
         guard let text = PyUnicode_AsUTF8AndSize(object, &size) else { throw PythonError() }
@@ -129,20 +131,17 @@ extension Arguments {
 
 // MARK: - Byte order
 
-/// ntohs/htons: `i` format, then CPython's own 16-bit range messages.
-private func convertShort(_ name: String, _ tuple: PyObjectPointer?, _ convert: (UInt16) -> UInt16) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
-        try Arguments.checkCount(name, nargs, min: 1, max: 1)
-        let value = try Arguments.int32(args![0]!)
-        if value < 0 {
-            throw raise(PyExc_OverflowError, "\(name): can't convert negative Python int to C 16-bit unsigned integer")
-        }
-        if value > 0xffff {
-            throw raise(PyExc_OverflowError, "\(name): Python int too large to convert to C 16-bit unsigned integer")
-        }
-        return PyLong_FromUnsignedLong(UInt(convert(UInt16(value))))
+/// ntohs/htons: a C int (`convert`), then CPython's own 16-bit range messages.
+private func convertShort(_ name: String, _ object: PyObjectPointer, toInt32: (PyObjectPointer) throws(PythonError) -> Int32,
+                          _ swap: (UInt16) -> UInt16) throws(PythonError) -> PyObjectPointer? {
+    let value = try toInt32(object)
+    if value < 0 {
+        throw raise(PyExc_OverflowError, "\(name): can't convert negative Python int to C 16-bit unsigned integer")
     }
+    if value > 0xffff {
+        throw raise(PyExc_OverflowError, "\(name): Python int too large to convert to C 16-bit unsigned integer")
+    }
+    return PyLong_FromUnsignedLong(UInt(swap(UInt16(value))))
 }
 
 /// ntohl/htonl: an int (no __index__) that fits in 32 bits.
@@ -159,14 +158,35 @@ private func convertLong(_ object: PyObjectPointer?, _ convert: (UInt32) -> UInt
     }
 }
 
+// CPython 3.13 converted ntohs, htons, inet_aton, inet_ntoa and
+// if_nametoindex to Argument Clinic: one positional argument (METH_O), ints
+// through PyLong_AsInt, unnumbered "argument" in messages. Before, they were
+// METH_VARARGS with getargs' formats; shim.c registers the form of the
+// interpreter it is built for, and the `_varargs` entry points unpack the
+// tuple and go on as the METH_O ones.
+
 @_cdecl("swsock_htons")
-func moduleHtons(_: PyObjectPointer?, _ args: PyObjectPointer?) -> PyObjectPointer? {
-    convertShort("htons", args) { $0.bigEndian }
+func moduleHtons(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in try convertShort("htons", object!, toInt32: Arguments.exactInt32) { $0.bigEndian } }
 }
 
 @_cdecl("swsock_ntohs")
-func moduleNtohs(_: PyObjectPointer?, _ args: PyObjectPointer?) -> PyObjectPointer? {
-    convertShort("ntohs", args) { UInt16(bigEndian: $0) }
+func moduleNtohs(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in try convertShort("ntohs", object!, toInt32: Arguments.exactInt32) { UInt16(bigEndian: $0) } }
+}
+
+@_cdecl("swsock_htons_varargs")
+func moduleHtonsVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in
+        try convertShort("htons", Arguments.single("htons", tuple), toInt32: Arguments.int32) { $0.bigEndian }
+    }
+}
+
+@_cdecl("swsock_ntohs_varargs")
+func moduleNtohsVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in
+        try convertShort("ntohs", Arguments.single("ntohs", tuple), toInt32: Arguments.int32) { UInt16(bigEndian: $0) }
+    }
 }
 
 @_cdecl("swsock_htonl")
@@ -183,16 +203,22 @@ func moduleNtohl(_: PyObjectPointer?, _ value: PyObjectPointer?) -> PyObjectPoin
 
 /// `inet_aton(string) -> 4 packed bytes`, with inet_aton(3)'s lenient syntax.
 @_cdecl("swsock_inet_aton")
-func moduleInetAton(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func moduleInetAton(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in try inetAton(Arguments.string(object!, function: "inet_aton", argument: nil)) }
+}
+
+@_cdecl("swsock_inet_aton_varargs")
+func moduleInetAtonVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
-        try Arguments.checkCount("inet_aton", nargs, min: 1, max: 1)
-        let text = try Arguments.string(args![0]!, function: "inet_aton", argument: 1)
-        guard let address = NumericAddress.aton(text) else {
-            throw raise(PyExc_OSError, "illegal IP address string passed to inet_aton")
-        }
-        return withUnsafeBytes(of: address) { makeBytes($0) }
+        try inetAton(Arguments.string(Arguments.single("inet_aton", tuple), function: "inet_aton", argument: 1))
     }
+}
+
+private func inetAton(_ text: UnsafePointer<CChar>) throws(PythonError) -> PyObjectPointer? {
+    guard let address = NumericAddress.aton(text) else {
+        throw raise(PyExc_OSError, "illegal IP address string passed to inet_aton")
+    }
+    return withUnsafeBytes(of: address) { makeBytes($0) }
 }
 
 /// Text of a packed address; OSError from errno if inet_ntop(3) refuses it.
@@ -203,16 +229,21 @@ private func presentation(family: Int32, _ packed: UnsafeRawPointer) throws(Pyth
 
 /// `inet_ntoa(packed_ip) -> dotted string`: exactly 4 bytes of any buffer.
 @_cdecl("swsock_inet_ntoa")
-func moduleInetNtoa(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
-        try Arguments.checkCount("inet_ntoa", nargs, min: 1, max: 1)
-        return try withBuffer(args![0]!, writable: false, function: "inet_ntoa", argument: 1) { packed throws(PythonError) in
-            guard packed.count == MemoryLayout<in_addr>.size else {
-                throw raise(PyExc_OSError, "packed IP wrong length for inet_ntoa")
-            }
-            return try presentation(family: AF_INET, packed.baseAddress!)
+func moduleInetNtoa(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in try inetNtoa(object!, argument: nil) }
+}
+
+@_cdecl("swsock_inet_ntoa_varargs")
+func moduleInetNtoaVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in try inetNtoa(Arguments.single("inet_ntoa", tuple), argument: 1) }
+}
+
+private func inetNtoa(_ object: PyObjectPointer, argument: Int?) throws(PythonError) -> PyObjectPointer? {
+    try withBuffer(object, writable: false, function: "inet_ntoa", argument: argument) { packed throws(PythonError) in
+        guard packed.count == MemoryLayout<in_addr>.size else {
+            throw raise(PyExc_OSError, "packed IP wrong length for inet_ntoa")
         }
+        return try presentation(family: AF_INET, packed.baseAddress!)
     }
 }
 
@@ -510,12 +541,15 @@ func moduleIfNameindex(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPoin
 }
 
 /// `if_nametoindex(name) -> index`: name through PyUnicode_FSConverter.
+@_cdecl("swsock_if_nametoindex_varargs")
+func moduleIfNametoindexVarargs(_ module: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+    pyCall { () throws(PythonError) in moduleIfNametoindex(module, try Arguments.single("if_nametoindex", tuple)) }
+}
+
 @_cdecl("swsock_if_nametoindex")
-func moduleIfNametoindex(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
+func moduleIfNametoindex(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let (args, nargs) = tupleArguments(tuple)
-        try Arguments.checkCount("if_nametoindex", nargs, min: 1, max: 1)
-        let name = try Arguments.filesystemBytes(args![0]!)
+        let name = try Arguments.filesystemBytes(object!)
         defer { Py_DECREF(name) }
         let index = Interfaces.index(name: PyBytes_AsString(name)!)
         // if_nametoindex() does not set errno.
@@ -525,15 +559,17 @@ func moduleIfNametoindex(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
 }
 
 /// `if_indextoname(index) -> name`: an int (no __index__), taken as an
-/// unsigned long and passed on truncated to the C unsigned int.
+/// unsigned long; 3.13 refuses what does not fit a C unsigned int, earlier
+/// versions truncate it.
 @_cdecl("swsock_if_indextoname")
 func moduleIfIndextoname(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let object = object!
         guard shim_long_check(object) != 0 else { throw raise(PyExc_TypeError, "an integer is required") }
         let value = PyLong_AsUnsignedLong(object)
+        if value == UInt.max, PyErr_Occurred() != nil { throw PythonError() }
+        if value > UInt32.max, Py_Version >= 0x030D_0000 { throw raise(PyExc_OverflowError, "index is too large") }
         if value == UInt.max {
-            if PyErr_Occurred() != nil { throw PythonError() }
             // CPython 3.11 tests `index == (unsigned long)-1` without
             // PyErr_Occurred() and returns NULL with no exception set: so do
             // we, and the interpreter raises the same SystemError (whose

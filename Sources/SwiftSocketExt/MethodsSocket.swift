@@ -84,7 +84,14 @@ func socketFinalize(_ object: PyObjectPointer?) {
 @_cdecl("swsock_dealloc")
 func socketDealloc(_ object: PyObjectPointer?) {
     if PyObject_CallFinalizerFromDealloc(object) < 0 { return }  // resurrected
-    Py_TYPE(object).pointee.tp_free(object)
+    let type = Py_TYPE(object)!
+    // 3.12+'s socket type is a GC-tracked heap type, which its instances
+    // (and those of subclasses: subtype_dealloc leaves it to the base) own a
+    // reference to. 3.11's is static: subtype_dealloc does both itself.
+    let heapType = PyType_HasFeature(SwiftSocketType, UInt(Py_TPFLAGS_HEAPTYPE)) != 0
+    if heapType { PyObject_GC_UnTrack(object) }
+    type.pointee.tp_free(object)
+    if heapType { Py_DECREF(UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyObject.self)) }
 }
 
 @_cdecl("swsock_repr")
@@ -142,7 +149,8 @@ func socketSettimeout(_ object: PyObjectPointer?, _ value: PyObjectPointer?) -> 
 @_cdecl("swsock_setblocking")
 func socketSetblocking(_ object: PyObjectPointer?, _ flag: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let block = PyLong_AsLong(flag)
+        // Any object's truth value since 3.12; an int before.
+        let block = Py_Version >= 0x030C_0000 ? Int(PyObject_IsTrue(flag)) : PyLong_AsLong(flag)
         if block == -1, PyErr_Occurred() != nil { throw PythonError() }
         try asSocket(object).setTimeout(block != 0 ? Timeout.blocking : 0)
         return newNone()

@@ -350,3 +350,44 @@ let socketConstants: [(String, Int)] = [
     ("VMADDR_PORT_ANY", value(VMADDR_PORT_ANY)),
     ("VM_SOCKETS_INVALID_VERSION", value(VM_SOCKETS_INVALID_VERSION)),
 ]
+
+/// The constants CPython 3.13 added to `_socket` on Linux.
+let socketConstantsSince313: [(String, Int)] = [
+    ("ETHERTYPE_ARP", value(ETHERTYPE_ARP)),
+    ("ETHERTYPE_IP", value(ETHERTYPE_IP)),
+    ("ETHERTYPE_IPV6", value(ETHERTYPE_IPV6)),
+    ("ETHERTYPE_VLAN", value(ETHERTYPE_VLAN)),
+    ("ETH_P_ALL", value(ETH_P_ALL)),
+    ("IP_ADD_SOURCE_MEMBERSHIP", value(IP_ADD_SOURCE_MEMBERSHIP)),
+    ("IP_BLOCK_SOURCE", value(IP_BLOCK_SOURCE)),
+    ("IP_DROP_SOURCE_MEMBERSHIP", value(IP_DROP_SOURCE_MEMBERSHIP)),
+    ("IP_PKTINFO", value(IP_PKTINFO)),
+    ("IP_UNBLOCK_SOURCE", value(IP_UNBLOCK_SOURCE)),
+    ("NI_IDN", value(NI_IDN)),
+    ("SO_BINDTOIFINDEX", value(SO_BINDTOIFINDEX)),
+    ("TCP_CC_INFO", value(TCP_CC_INFO)),
+    ("TCP_FASTOPEN_CONNECT", value(TCP_FASTOPEN_CONNECT)),
+    ("TCP_FASTOPEN_KEY", value(TCP_FASTOPEN_KEY)),
+    ("TCP_FASTOPEN_NO_COOKIE", value(TCP_FASTOPEN_NO_COOKIE)),
+    ("TCP_INQ", value(TCP_INQ)),
+    ("TCP_MD5SIG", value(TCP_MD5SIG)),
+    ("TCP_MD5SIG_EXT", value(TCP_MD5SIG_EXT)),
+    ("TCP_QUEUE_SEQ", value(TCP_QUEUE_SEQ)),
+    ("TCP_REPAIR", value(TCP_REPAIR)),
+    ("TCP_REPAIR_OPTIONS", value(TCP_REPAIR_OPTIONS)),
+    ("TCP_REPAIR_QUEUE", value(TCP_REPAIR_QUEUE)),
+    ("TCP_REPAIR_WINDOW", value(TCP_REPAIR_WINDOW)),
+    ("TCP_SAVED_SYN", value(TCP_SAVED_SYN)),
+    ("TCP_SAVE_SYN", value(TCP_SAVE_SYN)),
+    ("TCP_THIN_DUPACK", value(TCP_THIN_DUPACK)),
+    ("TCP_THIN_LINEAR_TIMEOUTS", value(TCP_THIN_LINEAR_TIMEOUTS)),
+    ("TCP_TIMESTAMP", value(TCP_TIMESTAMP)),
+    ("TCP_TX_DELAY", value(TCP_TX_DELAY)),
+    ("TCP_ULP", value(TCP_ULP)),
+    ("TCP_ZEROCOPY_RECEIVE", value(TCP_ZEROCOPY_RECEIVE)),
+]
+
+/// Added in CPython 3.13.4 (gh-129719: 3.11 to 3.13.3 missed it).
+let socketConstantsSince3134: [(String, Int)] = [
+    ("CAN_RAW_ERR_FILTER", value(CAN_RAW_ERR_FILTER)),
+]

@@ -51,8 +51,8 @@ typedef struct {
     PyObject *timeout_error;
 } SwiftSocketCAPI;
 
-// The socket type object, defined in shim.c.
-extern PyTypeObject SwiftSocketType;
+// The socket type object, made ready by PyInit__swiftsocket (shim.c).
+extern PyTypeObject *SwiftSocketType;
 
 // Singletons and type checks are macros in CPython.
 static inline PyObject *shim_none(void) { return Py_None; }
@@ -73,6 +73,11 @@ static inline const char *shim_type_name(PyObject *o) { return Py_TYPE(o)->tp_na
 // PyErr_ResourceWarning is variadic: warn "unclosed <socket ...>" with the
 // socket as the warning's source, as CPython's sock_finalize does.
 int shim_warn_unclosed(PyObject *sock);
+
+// PyArg_ParseTupleAndKeywords is variadic: parses a call that Swift found
+// wrong with `format` (up to 8 "O" units) and `keywords`, so that the
+// interpreter's own message is raised. Returns -1 with that exception set.
+int shim_argument_error(PyObject *args, PyObject *kwargs, const char *format, char **keywords);
 
 // PySys_Audit is variadic. Each returns -1 with an exception set when a hook
 // refuses the event.

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <sys/ioctl.h>
 #include <net/if.h>
+#include <net/ethernet.h>
 #include <netpacket/packet.h>
 #include <linux/can.h>
 #include <linux/can/bcm.h>
