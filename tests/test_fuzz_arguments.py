@@ -756,7 +756,8 @@ def _close_all(ctx):
 # ================================================================ running
 
 INVALID_KEYWORD = re.compile(
-    r"^(?:'(.*)' is an invalid keyword argument for "
+    r"^(?:'(.*)' is an invalid keyword argument for "            # 3.11
+    r"|.*\(\) got an unexpected keyword argument '([^']*)'"       # 3.13
     r"|argument for .*\(\) given by name \('(.*)'\) and position)")
 
 
@@ -838,7 +839,7 @@ def known_difference(call, std_out, swift_out):
     if (kwargs and w_res[0] == "raise" and w_res[1] == "TypeError"
             and s_res[0] == "raise"):
         m = INVALID_KEYWORD.match(w_res[3])
-        if m and (m.group(1) or m.group(2)) in kwargs:
+        if m and (m.group(1) or m.group(2) or m.group(3)) in kwargs:
             return True
     # (2) (a non-blocking socket whose fd was made blocking behind its back)
     # cannot arise here: no test fd is shared with another object.

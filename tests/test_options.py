@@ -4,6 +4,7 @@ import errno
 import math
 import os
 import struct
+import sys
 
 import _socket
 
@@ -219,20 +220,31 @@ def test_setblocking(mod, track):
     assert s.gettimeout() is None
 
 
-def test_setblocking_takes_an_int(mod, track):
+def test_setblocking_flag_conversion(mod, track):
+    # An int through __index__ up to 3.11; any object's truth value from 3.12.
+    class Falsy:
+        def __bool__(self):
+            return False
+
+    class BadBool:
+        def __bool__(self):
+            raise ZeroDivisionError
+
     def scenario(m):
         s = track(m.socket())
         out = []
-        for v in (0, 1, 2, -1, False, True):
-            s.setblocking(v)
-            out.append(s.gettimeout())
-        for v in ("x", [], None, 1.5):
-            out.append(sockutil.outcome(s.setblocking, v, message=False))
+        for v in (0, 1, 2, -1, False, True, "x", "", [], None, 1.5, 0.0, 2 ** 100, Falsy(), BadBool()):
+            s.settimeout(2.5)
+            out.append((sockutil.outcome(s.setblocking, v, message=False), s.gettimeout()))
         return out
     res = assert_same(mod, scenario)
     assert res[0] == "ok"
-    assert res[1][:6] == [0.0, None, None, None, 0.0, None]
-    assert [r[1] for r in res[1][6:]] == ["TypeError"] * 4
+    assert res[1][:6] == [(("ok", None), t) for t in (0.0, None, None, None, 0.0, None)]
+    if sys.version_info >= (3, 12):
+        assert [r[1] for r in res[1][6:]] == [None, 0.0, 0.0, 0.0, None, 0.0, None, 0.0, 2.5]
+        assert res[1][-1][0][1] == "ZeroDivisionError"
+    else:
+        assert all(r[0][1] in ("TypeError", "OverflowError") and r[1] == 2.5 for r in res[1][6:])
 
 
 @pytest.mark.parametrize("bad,exc,message", [
