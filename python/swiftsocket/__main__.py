@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 
 from . import _benchworker as worker_mod
@@ -23,7 +24,7 @@ from . import _benchworker as worker_mod
 DEFAULT_IMPLS = ("stdlib", "swiftsocket")
 DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "tcp-pingpong-poll",
                      "tcp-pingpong-poll-busy", "unix-pingpong",
-                     "tcp-bulk", "create-close")
+                     "tcp-bulk", "create-close", "threads-1", "threads-2", "threads-4")
 
 
 def run_one(impl, workload, duration, pkg_root, cpu):
@@ -78,10 +79,11 @@ def bench(args):
         load = "%.2f" % os.getloadavg()[0]
     except OSError:
         load = "?"
-    print("python %s on %s %s, %d CPU(s), load average %s; %s"
-          % (platform.python_version(), platform.system(), platform.machine(),
-             os.cpu_count() or 0, load,
-             "both processes of a measurement pinned to CPU %d" % cpu
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    print("python %s%s on %s %s, %d CPU(s), load average %s; %s"
+          % (platform.python_version(), " (free-threaded)" if free_threaded else "",
+             platform.system(), platform.machine(), os.cpu_count() or 0, load,
+             "both processes of a measurement pinned to CPU %d (threads-N: all CPUs)" % cpu
              if cpu is not None else "not pinned"))
     print(flush=True)
 

@@ -25,6 +25,7 @@ import signal
 import struct
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -398,6 +399,61 @@ def create_close(socket, duration):
     return n, clock() - t0, "sockets/s", {}
 
 
+def _threads_pingpong(socket, duration, threads):
+    """`threads` threads, each ping-ponging 1 byte over its own AF_UNIX
+    socketpair (send on one end, recv on the other, and back): independent
+    work that only an interpreter without a GIL runs in parallel."""
+    pairs = [socket.socketpair() for _ in range(threads)]
+    ready = threading.Barrier(threads + 1, timeout=SETUP_TIMEOUT)
+    end = [0.0]
+    counts = [0] * threads
+    clock = time.perf_counter
+
+    def run(index):
+        a, b = pairs[index]
+        send_a, recv_a, send_b, recv_b = a.send, a.recv, b.send, b.recv
+        for _ in range(256):   # warm-up
+            send_a(b"x"), recv_b(1), send_b(b"y"), recv_a(1)
+        ready.wait()
+        n = 0
+        while n < MAX_ROUND_TRIPS:
+            for _ in range(64):
+                send_a(b"x")
+                recv_b(1)
+                send_b(b"y")
+                recv_a(1)
+            n += 64
+            if clock() >= end[0]:
+                break
+        counts[index] = n
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    t0 = clock()
+    end[0] = t0 + duration
+    ready.wait()
+    for w in workers:
+        w.join(duration * 4 + SETUP_TIMEOUT)
+    elapsed = clock() - t0
+    for a, b in pairs:
+        a.close()
+        b.close()
+    return sum(counts), elapsed, "round trips/s", {"threads": threads}
+
+
+def threads_pingpong_1(socket, duration):
+    return _threads_pingpong(socket, duration, 1)
+
+
+def threads_pingpong_2(socket, duration):
+    return _threads_pingpong(socket, duration, 2)
+
+
+def threads_pingpong_4(socket, duration):
+    return _threads_pingpong(socket, duration, 4)
+
+
 WORKLOADS = {
     "tcp-pingpong": (tcp_pingpong, "TCP 1-byte ping-pong, blocking"),
     "tcp-pingpong-timeout": (tcp_pingpong_timeout, "TCP 1-byte ping-pong, settimeout(5)"),
@@ -406,7 +462,13 @@ WORKLOADS = {
     "unix-pingpong": (unix_pingpong, "AF_UNIX 1-byte ping-pong"),
     "tcp-bulk": (tcp_bulk, "TCP bulk: sendall 64 KiB -> recv_into"),
     "create-close": (create_close, "socket() + close()"),
+    "threads-1": (threads_pingpong_1, "1 thread, own socketpair ping-pong"),
+    "threads-2": (threads_pingpong_2, "2 threads, each its own socketpair"),
+    "threads-4": (threads_pingpong_4, "4 threads, each its own socketpair"),
 }
+
+# Workloads that need every CPU: never pinned to one.
+MULTI_CPU_WORKLOADS = {"threads-1", "threads-2", "threads-4"}
 
 
 def main(argv=None):
@@ -420,7 +482,7 @@ def main(argv=None):
                     help="pin this process and its forked peer to one CPU")
     args = ap.parse_args(argv)
     duration = min(max(args.duration, 0.01), 30.0)
-    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+    if args.cpu is not None and hasattr(os, "sched_setaffinity") and args.workload not in MULTI_CPU_WORKLOADS:
         # Both ends of a ping-pong on one CPU: a same-CPU context switch is
         # far steadier than a cross-CPU wake-up on a small, shared machine.
         os.sched_setaffinity(0, {args.cpu})
