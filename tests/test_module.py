@@ -3,6 +3,7 @@ getaddrinfo and the small helper functions socket.py re-exports."""
 
 import errno
 import os
+import sys
 
 import _socket
 
@@ -438,3 +439,39 @@ def test_helper_functions_match_oracle(mod, name, args):
 def test_gethostname_matches_oracle(mod):
     assert mod.gethostname() == _socket.gethostname()
     assert isinstance(mod.gethostname(), str)
+
+
+@pytest.mark.parametrize("port", [2 ** 16, 2 ** 31, 2 ** 63, 2 ** 64, -2 ** 63 - 1, 10 ** 30, True])
+def test_getaddrinfo_int_port_of_any_size_matches_oracle(mod, port):
+    # Up to 3.11 an int port has to fit a C long; from 3.12 its digits go
+    # to getaddrinfo(3) whatever its size.
+    def scenario(m):
+        return sorted(_gai(m, "127.0.0.1", port, m.AF_INET, m.SOCK_STREAM))
+    result = assert_same(mod, scenario)
+    if sys.version_info < (3, 12) and abs(port) >= 2 ** 63:
+        assert result[:2] == ("raise", "OverflowError")
+
+
+@pytest.mark.parametrize("call", [
+    "getaddrinfo('127.0.0.1', 1, flag=1)", "getaddrinfo('127.0.0.1', 1, hots=1)",
+    "getaddrinfo('127.0.0.1', 1, xyz=1)", "getaddrinfo(**{'1': 2})", "getaddrinfo(1, 2, host=3)",
+    "getaddrinfo('127.0.0.1', 1, 0, 0, 0, 0, 0)", "getaddrinfo(port=1)",
+    "socket(famly=1)", "socket(-1, -1, -1, None, 5)", "socket(family=2, fileno=None, typ=1)",
+])
+def test_argument_errors_worded_as_the_interpreter_words_them(mod, call):
+    # Unknown keywords: "'x' is an invalid keyword argument for f()" in 3.11,
+    # "f() got an unexpected keyword argument 'x'. Did you mean 'y'?" in 3.13.
+    result = assert_same(mod, lambda m: eval(call, {}, {"getaddrinfo": m.getaddrinfo, "socket": m.socket}))
+    assert result[:2] == ("raise", "TypeError")
+
+
+def test_recv_into_keyword_errors_match_oracle(mod, track):
+    def scenario(m):
+        a, b = m.socketpair()
+        track(a), track(b)
+        buffer = bytearray(4)
+        return [sockutil.outcome(a.recv_into, buffer, nbyte=1),
+                sockutil.outcome(a.recv_into, buffer, 1, nbytes=1),
+                sockutil.outcome(a.recvfrom_into, buffer, flag=0)]
+    result = assert_same(mod, scenario)
+    assert [r[1] for r in result[1]] == ["TypeError"] * 3
