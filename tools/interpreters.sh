@@ -5,6 +5,9 @@
 #   tools/interpreters.sh [test] [VERSION...]   build what is missing, then run the
 #                                               README's test steps on each (default)
 #   tools/interpreters.sh build [VERSION...]    only build what is missing
+#   tools/interpreters.sh bench [VERSION...] [-- BENCH OPTIONS]
+#                                               install into each one's venv and run
+#                                               `python -m swiftsocket bench` there
 #   tools/interpreters.sh python VERSION        print that interpreter's path
 #
 # VERSION is 3.11 (the machine's python3), 3.13 or 3.13t (free-threaded); the
@@ -107,10 +110,12 @@ ensure_interpreter() {
     esac
 }
 
+venv_of() { if [ "$1" = 3.11 ]; then echo .venv; else echo ".venv-$1"; fi; }
+
 run_tests() {  # the README's test steps, with this interpreter and its own venv
-    local version=$1 python venv=.venv-$1
+    local version=$1 python venv
     python=$(python_path "$version")
-    [ "$version" = 3.11 ] && venv=.venv
+    venv=$(venv_of "$version")
     say "tests on $version: $("$python" -VV | head -n 1)"
     rm -rf "$venv"
     "$python" -m venv "$venv"
@@ -118,14 +123,30 @@ run_tests() {  # the README's test steps, with this interpreter and its own venv
     "$venv/bin/python" -m pytest -q
 }
 
+run_bench() {  # $1: version; the rest: options for the bench
+    local version=$1 venv
+    shift
+    venv=$(venv_of "$version")
+    say "bench on $version: $("$(python_path "$version")" -VV | head -n 1)"
+    [ -x "$venv/bin/python" ] || "$(python_path "$version")" -m venv "$venv"
+    "$venv/bin/pip" install -q .
+    "$venv/bin/python" -m swiftsocket bench "$@"
+}
+
 command=test
-case "${1:-}" in test|build|python) command=$1; shift ;; esac
-versions=("$@")
+case "${1:-}" in test|build|bench|python) command=$1; shift ;; esac
+versions=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do versions+=("$1"); shift; done
+[ "${1:-}" = -- ] && shift   # what is left goes to the bench
 [ ${#versions[@]} -gt 0 ] || versions=("${ALL_VERSIONS[@]}")
 
 case "$command" in
     python) python_path "${versions[0]}" ;;
     build) for v in "${versions[@]}"; do ensure_interpreter "$v"; done ;;
+    bench)
+        for v in "${versions[@]}"; do ensure_interpreter "$v"; done
+        for v in "${versions[@]}"; do run_bench "$v" "$@"; done
+        ;;
     test)
         for v in "${versions[@]}"; do ensure_interpreter "$v"; done
         failed=()
