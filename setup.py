@@ -17,10 +17,12 @@ import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 SWIFT_PRODUCT = "SwiftSocketExt"
 SWIFT_FALLBACK = "/opt/swift/usr/bin/swift"
+STARTUP_HOOK = "swiftsocket-autoinstall.pth"   # SWIFTSOCKET=1 (python/swiftsocket/_autoinstall.py)
 
 
 def find_swift():
@@ -79,6 +81,7 @@ class SwiftBuildExt(build_ext):
         if os.path.exists(built):
             os.remove(built)
 
+        swift_version = subprocess.run([swift, "--version"], capture_output=True, text=True).stdout
         cmd = [swift, "build", *args]
         print("running: " + " ".join(cmd), flush=True)
         result = subprocess.run(cmd, cwd=ROOT)
@@ -93,6 +96,31 @@ class SwiftBuildExt(build_ext):
         print("copying %s -> %s" % (built, dest), flush=True)
         shutil.copyfile(built, dest)
         os.chmod(dest, 0o755)
+        write_build_info(os.path.join(os.path.dirname(dest), "_build_info.py"), swift_version)
+
+
+def write_build_info(path, swift_version):
+    """What `python -m swiftsocket doctor` reports about this build."""
+    first_line = (swift_version.strip().splitlines() or ["unknown"])[0]
+    threads = " free-threaded" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+    with open(path, "w") as out:
+        out.write("# Written by setup.py when the extension was built.\n")
+        out.write("INTERPRETER = %r\n" % ("CPython %s%s" % (".".join(map(str, sys.version_info[:3])), threads)))
+        out.write("EXT_SUFFIX = %r\n" % sysconfig.get_config_var("EXT_SUFFIX"))
+        out.write("SWIFT_VERSION = %r\n" % first_line)
+        out.write("STATIC_SWIFT_RUNTIME = True  # -static-stdlib\n")
+
+
+class BuildPyWithStartupHook(build_py):
+    """Also puts swiftsocket-autoinstall.pth at the top of the install (the
+    site-packages folder), where `site` runs it at every start-up."""
+
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join(ROOT, "python", STARTUP_HOOK), os.path.join(self.build_lib, STARTUP_HOOK))
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, STARTUP_HOOK)]
 
 
 setup(
@@ -100,5 +128,5 @@ setup(
     packages=["swiftsocket"],
     package_data={"swiftsocket": ["__init__.pyi", "py.typed"]},
     ext_modules=[Extension("swiftsocket._swiftsocket", sources=[])],
-    cmdclass={"build_ext": SwiftBuildExt},
+    cmdclass={"build_ext": SwiftBuildExt, "build_py": BuildPyWithStartupHook},
 )

@@ -1,4 +1,5 @@
-"""Command line: ``python -m swiftsocket bench [--quick]``.
+"""Command line: ``python -m swiftsocket bench [--quick]``; also ``run`` (_run.py)
+and ``doctor`` (_doctor.py).
 
 Compares swiftsocket with the stdlib ``_socket`` in the same run.  Every
 measurement runs in a fresh interpreter (``_benchworker.py``) that imports the
@@ -168,7 +169,19 @@ def bench(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m swiftsocket")
+    argv = sys.argv[1:] if argv is None else argv
+    # `run` takes the program's own arguments, and `doctor` imports nothing
+    # of the bench: both are dispatched before argparse.
+    if argv[:1] == ["run"]:
+        from . import _run
+        return _run.main(argv[1:])
+    if argv[:1] == ["doctor"]:
+        from . import _doctor
+        return _doctor.main(argv[1:])
+    ap = argparse.ArgumentParser(
+        prog="python -m swiftsocket",
+        epilog="also: python -m swiftsocket run script.py [args...] | run -m module [args...]"
+               " (the program on swiftsocket), python -m swiftsocket doctor (what runs on what)")
     sub = ap.add_subparsers(dest="command", required=True)
     bp = sub.add_parser("bench", help="compare swiftsocket with the stdlib _socket",
                         description="Compare swiftsocket with the stdlib _socket, "
