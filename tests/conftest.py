@@ -22,9 +22,18 @@ import sys
 import time
 import types
 
-import _socket
+# The stdlib _socket is the oracle: a run started with SWIFTSOCKET=1 (the
+# start-up hook) would compare swiftsocket with itself, and pass it on to
+# every interpreter the tests start.
+os.environ.pop("SWIFTSOCKET", None)
 
-import pytest
+import _socket  # noqa: E402
+
+import pytest  # noqa: E402
+
+if _socket.__name__ != "_socket":
+    pytest.exit("the tests need the stdlib _socket as their oracle: run them without SWIFTSOCKET set",
+                returncode=4)
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if TESTS_DIR not in sys.path:
