@@ -10,6 +10,7 @@ Static metadata lives in pyproject.toml; this file only wires up the build.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,8 +26,12 @@ SWIFT_FALLBACK = "/opt/swift/usr/bin/swift"
 STARTUP_HOOK = "swiftsocket-autoinstall.pth"   # SWIFTSOCKET=1 (python/swiftsocket/_autoinstall.py)
 
 
+MIN_SWIFT = (6, 0)   # typed throws
+
+
 def find_swift():
-    """Return the path of the ``swift`` driver, or exit with a clear message."""
+    """The path of a ``swift`` driver of at least MIN_SWIFT, and its
+    ``--version`` text; or exit at once with what to do."""
     candidates = []
     env = os.environ.get("SWIFT")
     if env:
@@ -35,15 +40,26 @@ def find_swift():
     if on_path:
         candidates.append(on_path)
     candidates.append(SWIFT_FALLBACK)
-    for cand in candidates:
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
-    sys.exit(
-        "error: swiftsocket needs a Swift toolchain (5.9 or newer) to build, "
-        "but no 'swift' executable was found on PATH or at %s. "
-        "Install Swift from https://www.swift.org/install/ and put its "
-        "usr/bin on PATH (or set SWIFT=/path/to/swift)." % SWIFT_FALLBACK
-    )
+    advice = ("Install Swift %d.%d or newer from https://www.swift.org/install/ and put its usr/bin "
+              "on PATH (or set SWIFT=/path/to/swift), or install a prebuilt wheel "
+              "(pip install --only-binary :all: swiftsocket)." % MIN_SWIFT)
+    found = [c for c in candidates if os.path.isfile(c) and os.access(c, os.X_OK)]
+    if not found:
+        sys.exit("error: building swiftsocket from source needs a Swift toolchain, but no 'swift' "
+                 "was found on PATH, in $SWIFT or at %s. %s" % (SWIFT_FALLBACK, advice))
+    swift = found[0]
+    text = subprocess.run([swift, "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"Swift version (\d+)\.(\d+)", text)
+    if not match or (int(match.group(1)), int(match.group(2))) < MIN_SWIFT:
+        sys.exit("error: building swiftsocket from source needs Swift %d.%d or newer; %s is %s. %s"
+                 % (MIN_SWIFT + (swift, match.group(0) if match else "of an unknown version", advice)))
+    return swift, text
+
+
+# Commands that compile: the toolchain is checked when setup.py starts, so a
+# missing or old Swift is the first thing a source build reports.
+COMPILING_COMMANDS = {"build", "build_ext", "bdist_wheel", "install", "develop", "editable_wheel"}
+TOOLCHAIN = find_swift() if COMPILING_COMMANDS.intersection(sys.argv[1:]) else None
 
 
 class SwiftBuildExt(build_ext):
@@ -53,7 +69,7 @@ class SwiftBuildExt(build_ext):
         if ext.name != "swiftsocket._swiftsocket":
             return super().build_extension(ext)
 
-        swift = find_swift()
+        swift, swift_version = TOOLCHAIN or find_swift()
         include = sysconfig.get_paths()["include"]
         if not os.path.isfile(os.path.join(include, "Python.h")):
             sys.exit(
@@ -81,7 +97,6 @@ class SwiftBuildExt(build_ext):
         if os.path.exists(built):
             os.remove(built)
 
-        swift_version = subprocess.run([swift, "--version"], capture_output=True, text=True).stdout
         cmd = [swift, "build", *args]
         print("running: " + " ".join(cmd), flush=True)
         result = subprocess.run(cmd, cwd=ROOT)
