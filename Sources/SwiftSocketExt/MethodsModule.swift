@@ -137,6 +137,7 @@ func moduleInit(_ module: PyObjectPointer?) -> Int32 {
     else { return -1 }
     // Each interpreter's own set: what its _socket has, no more.
     var constants = socketConstants
+    if Py_Version >= 0x030C_0000 { constants += socketConstantsSince312 }
     if Py_Version >= 0x030D_0000 { constants += socketConstantsSince313 }
     if Py_Version >= 0x030D_0400 { constants += socketConstantsSince3134 }
     for (name, value) in constants {

@@ -351,8 +351,8 @@ let socketConstants: [(String, Int)] = [
     ("VM_SOCKETS_INVALID_VERSION", value(VM_SOCKETS_INVALID_VERSION)),
 ]
 
-/// The constants CPython 3.13 added to `_socket` on Linux.
-let socketConstantsSince313: [(String, Int)] = [
+/// The constants CPython 3.12 added to `_socket` on Linux.
+let socketConstantsSince312: [(String, Int)] = [
     ("ETHERTYPE_ARP", value(ETHERTYPE_ARP)),
     ("ETHERTYPE_IP", value(ETHERTYPE_IP)),
     ("ETHERTYPE_IPV6", value(ETHERTYPE_IPV6)),
@@ -363,8 +363,6 @@ let socketConstantsSince313: [(String, Int)] = [
     ("IP_DROP_SOURCE_MEMBERSHIP", value(IP_DROP_SOURCE_MEMBERSHIP)),
     ("IP_PKTINFO", value(IP_PKTINFO)),
     ("IP_UNBLOCK_SOURCE", value(IP_UNBLOCK_SOURCE)),
-    ("NI_IDN", value(NI_IDN)),
-    ("SO_BINDTOIFINDEX", value(SO_BINDTOIFINDEX)),
     ("TCP_CC_INFO", value(TCP_CC_INFO)),
     ("TCP_FASTOPEN_CONNECT", value(TCP_FASTOPEN_CONNECT)),
     ("TCP_FASTOPEN_KEY", value(TCP_FASTOPEN_KEY)),
@@ -385,6 +383,12 @@ let socketConstantsSince313: [(String, Int)] = [
     ("TCP_TX_DELAY", value(TCP_TX_DELAY)),
     ("TCP_ULP", value(TCP_ULP)),
     ("TCP_ZEROCOPY_RECEIVE", value(TCP_ZEROCOPY_RECEIVE)),
+]
+
+/// The constants CPython 3.13 added to `_socket` on Linux.
+let socketConstantsSince313: [(String, Int)] = [
+    ("NI_IDN", value(NI_IDN)),
+    ("SO_BINDTOIFINDEX", value(SO_BINDTOIFINDEX)),
 ]
 
 /// Added in CPython 3.13.4 (gh-129719: 3.11 to 3.13.3 missed it).

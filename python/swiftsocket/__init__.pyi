@@ -433,7 +433,7 @@ VMADDR_CID_HOST: int
 VMADDR_PORT_ANY: int
 VM_SOCKETS_INVALID_VERSION: int
 
-if sys.version_info >= (3, 13):
+if sys.version_info >= (3, 12):
     CAN_RAW_ERR_FILTER: int
     ETHERTYPE_ARP: int
     ETHERTYPE_IP: int
@@ -445,8 +445,6 @@ if sys.version_info >= (3, 13):
     IP_DROP_SOURCE_MEMBERSHIP: int
     IP_PKTINFO: int
     IP_UNBLOCK_SOURCE: int
-    NI_IDN: int
-    SO_BINDTOIFINDEX: int
     TCP_CC_INFO: int
     TCP_FASTOPEN_CONNECT: int
     TCP_FASTOPEN_KEY: int
@@ -467,3 +465,7 @@ if sys.version_info >= (3, 13):
     TCP_TX_DELAY: int
     TCP_ULP: int
     TCP_ZEROCOPY_RECEIVE: int
+
+if sys.version_info >= (3, 13):
+    NI_IDN: int
+    SO_BINDTOIFINDEX: int
