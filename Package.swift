@@ -15,10 +15,16 @@ let package = Package(
     targets: [
         // System headers for the POSIX layer; no Python.
         .target(name: "CSystem"),
+        // Layer 1, POSIX: typed wrappers over the socket syscalls, addresses,
+        // names, the clock. It cannot import Python: its only dependency is
+        // CSystem, so the compiler enforces the layer rule.
+        .target(name: "SocketPOSIX", dependencies: ["CSystem"]),
         .target(name: "CPythonShim", dependencies: ["CSystem"]),
+        // Layers 2 and 3, in Bridge/ (PyObject conversions, GIL, errors,
+        // sockCall) and Methods/ (the @_cdecl entry points).
         .target(
             name: "SwiftSocketExt",
-            dependencies: ["CSystem", "CPythonShim"],
+            dependencies: ["CSystem", "SocketPOSIX", "CPythonShim"],
             linkerSettings: [
                 // Export PyInit__swiftsocket only, so our Swift symbols never
                 // clash with another extension module's.

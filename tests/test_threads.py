@@ -9,7 +9,7 @@ A close() racing a call in another thread is where swiftsocket does better
 than CPython: CPython frees the fd number at once, so a thread that read the
 fd just before can make its syscall on a number the process has meanwhile
 given to a new socket or file. swiftsocket keeps the number until the last
-thread inside a syscall on it leaves (see BridgeSocket.swift), which the
+thread inside a syscall on it leaves (see Sources/SwiftSocketExt/Bridge/SocketObject.swift), which the
 tests below observe directly; on the stdlib they fail (marked xfail).
 """
 

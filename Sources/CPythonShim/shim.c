@@ -1,5 +1,5 @@
 // Tables and the module's entry point. Every function named here is Swift
-// (an @_cdecl in Sources/SwiftSocketExt/Methods*.swift); this file only
+// (an @_cdecl in Sources/SwiftSocketExt/Methods/); this file only
 // registers them with CPython.
 #include "CPythonShim.h"
 #include <structmember.h>
@@ -61,9 +61,9 @@ SWIFT_NOARGS(swsock_getdefaulttimeout);
 SWIFT_O(swsock_setdefaulttimeout);
 SWIFT_VARARGS(swsock_socketpair);
 SWIFT_FASTKW(swsock_getaddrinfo);
-// Module functions: names, numeric addresses, byte order (MethodsNames.swift).
+// Module functions: names, numeric addresses, byte order (Methods/Names.swift).
 // Argument Clinic's one-argument functions in 3.13, METH_VARARGS before
-// (MethodsNames.swift).
+// (Methods/Names.swift).
 #if PY_VERSION_HEX >= 0x030D0000
 #define SWIFT_ONE_ARG(name) SWIFT_O(name)
 #define ONE_ARG(name) name, METH_O
@@ -373,7 +373,7 @@ PyInit__swiftsocket(void)
         return NULL;
     }
 #ifdef Py_GIL_DISABLED
-    // Safe without the GIL (see BridgeSocket.swift); without this, importing
+    // Safe without the GIL (see Bridge/SocketObject.swift); without this, importing
     // the module would turn the GIL back on.
     if (PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) < 0) {
         Py_DECREF(module);

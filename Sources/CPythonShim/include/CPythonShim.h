@@ -26,7 +26,7 @@ typedef struct {
     void *state;            // 3.12+: the module state; NULL here, _ssl never reads it
 #endif
     // Threads inside a syscall on sock_fd, times 2, plus 1 once close() has
-    // run: the last of them closes sock_close_fd (see BridgeSocket.swift).
+    // run: the last of them closes sock_close_fd (see Bridge/SocketObject.swift).
     uint32_t sock_users;
     int sock_close_fd;      // the fd a deferred close() leaves to the last user
 } SwiftSocketObject;

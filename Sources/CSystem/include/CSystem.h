@@ -1,4 +1,4 @@
-// The system headers behind the POSIX layer (Sources/SwiftSocketExt/POSIX*.swift):
+// The system headers behind the POSIX layer (Sources/SocketPOSIX):
 // socket, address and protocol definitions, including Linux's own for the
 // families `_socket` exports constants of. No Python here.
 #ifndef SWIFTSOCKET_CSYSTEM_H

@@ -1,5 +1,6 @@
 // Methods: the socket object's life cycle, descriptor and blocking mode.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 // MARK: - Type slots

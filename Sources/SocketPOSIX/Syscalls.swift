@@ -5,29 +5,37 @@
 // next to the call). Failures come back as values, never thrown and never
 // retried: EINTR in particular goes up to sockCall, which must run Python's
 // signal handlers (with the GIL held) before it retries.
+//
+// This module is its own SwiftPM target so that the compiler keeps Python out
+// of it. Its API is `public` rather than `package`: Swift 6.3 inlines a
+// `public @inlinable` body across modules but not a `package` one, and the
+// hot small ones (Errno, Deadline, SocketAddress's initialisers) must inline.
+// No symbol leaves the extension: exports.map exports PyInit only.
 import CSystem
 import Glibc
 
 /// An errno value.
-struct Errno: Error, Equatable {
-    var rawValue: Int32
-    init(_ rawValue: Int32) { self.rawValue = rawValue }
+public struct Errno: Error, Equatable {
+    public var rawValue: Int32
+    @inlinable @inline(__always)
+    public init(_ rawValue: Int32) { self.rawValue = rawValue }
 
-    static let interrupted = Errno(EINTR)
-    static let wouldBlock = Errno(EAGAIN)
-    static let inProgress = Errno(EINPROGRESS)
-    static let alreadyConnected = Errno(EISCONN)
-    static let badFileDescriptor = Errno(EBADF)
-    static let notSocket = Errno(ENOTSOCK)
-    static let connectionReset = Errno(ECONNRESET)
+    public static let interrupted = Errno(EINTR)
+    public static let wouldBlock = Errno(EAGAIN)
+    public static let inProgress = Errno(EINPROGRESS)
+    public static let alreadyConnected = Errno(EISCONN)
+    public static let badFileDescriptor = Errno(EBADF)
+    public static let notSocket = Errno(ENOTSOCK)
+    public static let connectionReset = Errno(ECONNRESET)
 
     /// EAGAIN and EWOULDBLOCK (the same value on Linux).
-    var isWouldBlock: Bool { rawValue == EAGAIN || rawValue == EWOULDBLOCK }
+    @inlinable @inline(__always)
+    public var isWouldBlock: Bool { rawValue == EAGAIN || rawValue == EWOULDBLOCK }
 
-    var message: String { String(cString: strerror(rawValue)) }
+    public var message: String { String(cString: strerror(rawValue)) }
 }
 
-typealias SyscallResult<T> = Result<T, Errno>
+public typealias SyscallResult<T> = Result<T, Errno>
 
 /// Turns a `-1 and errno` return into a Result. Must be called right after
 /// the syscall, inside its @inline(never) wrapper.
@@ -41,14 +49,14 @@ private func checkedVoid(_ value: Int32) -> SyscallResult<Void> {
     value < 0 ? .failure(Errno(errno)) : .success(())
 }
 
-enum POSIX {
+public enum POSIX {
     @inline(never)
-    static func socket(family: Int32, type: Int32, proto: Int32) -> SyscallResult<Int32> {
+    public static func socket(family: Int32, type: Int32, proto: Int32) -> SyscallResult<Int32> {
         checked(Glibc.socket(family, type | SHIM_SOCK_CLOEXEC, proto))
     }
 
     @inline(never)
-    static func socketpair(family: Int32, type: Int32, proto: Int32) -> SyscallResult<(Int32, Int32)> {
+    public static func socketpair(family: Int32, type: Int32, proto: Int32) -> SyscallResult<(Int32, Int32)> {
         var fds: (Int32, Int32) = (-1, -1)
         let result = withUnsafeMutableBytes(of: &fds) { raw in
             Glibc.socketpair(family, type | SHIM_SOCK_CLOEXEC, proto,
@@ -58,54 +66,54 @@ enum POSIX {
     }
 
     @inline(never)
-    static func close(_ fd: Int32) -> SyscallResult<Void> {
+    public static func close(_ fd: Int32) -> SyscallResult<Void> {
         checkedVoid(Glibc.close(fd))
     }
 
     /// A close-on-exec duplicate, like CPython's _Py_dup.
     @inline(never)
-    static func dupCloexec(_ fd: Int32) -> SyscallResult<Int32> {
+    public static func dupCloexec(_ fd: Int32) -> SyscallResult<Int32> {
         checked(fcntl(fd, F_DUPFD_CLOEXEC, 0))
     }
 
     @inline(never)
-    static func bind(_ fd: Int32, _ address: borrowing SocketAddress) -> SyscallResult<Void> {
+    public static func bind(_ fd: Int32, _ address: borrowing SocketAddress) -> SyscallResult<Void> {
         checkedVoid(address.withSockaddr { Glibc.bind(fd, __CONST_SOCKADDR_ARG(__sockaddr__: $0), $1) })
     }
 
     @inline(never)
-    static func connect(_ fd: Int32, _ address: borrowing SocketAddress) -> SyscallResult<Void> {
+    public static func connect(_ fd: Int32, _ address: borrowing SocketAddress) -> SyscallResult<Void> {
         checkedVoid(address.withSockaddr { Glibc.connect(fd, __CONST_SOCKADDR_ARG(__sockaddr__: $0), $1) })
     }
 
     @inline(never)
-    static func listen(_ fd: Int32, backlog: Int32) -> SyscallResult<Void> {
+    public static func listen(_ fd: Int32, backlog: Int32) -> SyscallResult<Void> {
         checkedVoid(Glibc.listen(fd, backlog))
     }
 
     /// accept4 with SOCK_CLOEXEC: the new fd is never inherited by children.
     @inline(never)
-    static func accept(_ fd: Int32, into peer: inout SocketAddress) -> SyscallResult<Int32> {
+    public static func accept(_ fd: Int32, into peer: inout SocketAddress) -> SyscallResult<Int32> {
         checked(peer.fill { accept4(fd, __SOCKADDR_ARG(__sockaddr__: $0), $1, SHIM_SOCK_CLOEXEC) })
     }
 
     @inline(never)
-    static func getsockname(_ fd: Int32, into address: inout SocketAddress) -> SyscallResult<Void> {
+    public static func getsockname(_ fd: Int32, into address: inout SocketAddress) -> SyscallResult<Void> {
         checkedVoid(address.fill { Glibc.getsockname(fd, __SOCKADDR_ARG(__sockaddr__: $0), $1) })
     }
 
     @inline(never)
-    static func getpeername(_ fd: Int32, into address: inout SocketAddress) -> SyscallResult<Void> {
+    public static func getpeername(_ fd: Int32, into address: inout SocketAddress) -> SyscallResult<Void> {
         checkedVoid(address.fill { Glibc.getpeername(fd, __SOCKADDR_ARG(__sockaddr__: $0), $1) })
     }
 
     @inline(never)
-    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, flags: Int32) -> SyscallResult<Int> {
+    public static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, flags: Int32) -> SyscallResult<Int> {
         checked(Glibc.recv(fd, buffer, count, flags))
     }
 
     @inline(never)
-    static func recvfrom(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, flags: Int32,
+    public static func recvfrom(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, flags: Int32,
                          from peer: inout SocketAddress) -> SyscallResult<Int> {
         var received = -1
         let status = peer.fill { address, length -> Int32 in
@@ -116,30 +124,30 @@ enum POSIX {
     }
 
     @inline(never)
-    static func send(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, flags: Int32) -> SyscallResult<Int> {
+    public static func send(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, flags: Int32) -> SyscallResult<Int> {
         checked(Glibc.send(fd, buffer, count, flags))
     }
 
     @inline(never)
-    static func sendto(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, flags: Int32,
+    public static func sendto(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, flags: Int32,
                        to address: borrowing SocketAddress) -> SyscallResult<Int> {
         checked(address.withSockaddr { Glibc.sendto(fd, buffer, count, flags, __CONST_SOCKADDR_ARG(__sockaddr__: $0), $1) })
     }
 
     @inline(never)
-    static func shutdown(_ fd: Int32, how: Int32) -> SyscallResult<Void> {
+    public static func shutdown(_ fd: Int32, how: Int32) -> SyscallResult<Void> {
         checkedVoid(Glibc.shutdown(fd, how))
     }
 
     @inline(never)
-    static func setsockopt(_ fd: Int32, level: Int32, option: Int32,
+    public static func setsockopt(_ fd: Int32, level: Int32, option: Int32,
                            _ value: UnsafeRawPointer?, _ length: UInt32) -> SyscallResult<Void> {
         checkedVoid(Glibc.setsockopt(fd, level, option, value, length))
     }
 
     /// Returns the length the kernel wrote.
     @inline(never)
-    static func getsockopt(_ fd: Int32, level: Int32, option: Int32,
+    public static func getsockopt(_ fd: Int32, level: Int32, option: Int32,
                            _ value: UnsafeMutableRawPointer?, _ length: UInt32) -> SyscallResult<UInt32> {
         var length = length
         let result = Glibc.getsockopt(fd, level, option, value, &length)
@@ -148,7 +156,7 @@ enum POSIX {
 
     /// An integer option: C int for most, 64 bits for AF_VSOCK's.
     @inline(never)
-    static func getsockopt<Value: FixedWidthInteger>(_ fd: Int32, level: Int32, option: Int32,
+    public static func getsockopt<Value: FixedWidthInteger>(_ fd: Int32, level: Int32, option: Int32,
                                                      as type: Value.Type) -> SyscallResult<Value> {
         var value = Value.zero
         var length = UInt32(MemoryLayout<Value>.size)
@@ -156,25 +164,25 @@ enum POSIX {
         return checkedVoid(result).map { value }
     }
 
-    static func getsockoptInt(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<Int32> {
+    public static func getsockoptInt(_ fd: Int32, level: Int32, option: Int32) -> SyscallResult<Int32> {
         getsockopt(fd, level: level, option: option, as: Int32.self)
     }
 
     /// One ioctl(FIONBIO): CPython's internal_setblocking on Linux.
     @inline(never)
-    static func setNonBlocking(_ fd: Int32, _ nonBlocking: Bool) -> SyscallResult<Void> {
+    public static func setNonBlocking(_ fd: Int32, _ nonBlocking: Bool) -> SyscallResult<Void> {
         var flag: Int32 = nonBlocking ? 1 : 0
         return checkedVoid(ioctl(fd, UInt(FIONBIO), &flag))
     }
 
-    enum PollResult {
+    public enum PollResult {
         case ready
         case timedOut
     }
 
     /// Waits for one fd. `milliseconds < 0` waits forever.
     @inline(never)
-    static func poll(_ fd: Int32, events: Int16, milliseconds: Int32) -> SyscallResult<PollResult> {
+    public static func poll(_ fd: Int32, events: Int16, milliseconds: Int32) -> SyscallResult<PollResult> {
         var entry = pollfd(fd: fd, events: events, revents: 0)
         let n = Glibc.poll(&entry, 1, milliseconds)
         if n < 0 { return .failure(Errno(errno)) }

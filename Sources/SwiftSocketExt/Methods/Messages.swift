@@ -4,6 +4,7 @@
 // CPython parses all five with PyArg_ParseTuple: they are METH_VARARGS here
 // too, so that even "takes no keyword arguments" reads the same.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 

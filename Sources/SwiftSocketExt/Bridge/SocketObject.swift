@@ -4,6 +4,7 @@
 // once, and even with it a thread blocked in a syscall has released the GIL:
 // every field another thread may write is read and written atomically.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 import Synchronization
 

@@ -1,5 +1,6 @@
 // Methods: module-level functions and the module's initialisation.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 @_cdecl("swsock_getdefaulttimeout")

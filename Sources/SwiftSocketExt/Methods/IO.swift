@@ -1,6 +1,7 @@
 // Methods: addresses, connections and data transfer. Every operation that
 // can block goes through sockCall.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 // MARK: - Addresses and connections

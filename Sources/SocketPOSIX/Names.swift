@@ -1,7 +1,7 @@
 // POSIX layer: host, service, protocol and interface names, and numeric
 // address conversion. No Python here.
 //
-// As in POSIX.swift, each wrapper makes one library call and reads errno (or
+// As in Syscalls.swift, each wrapper makes one library call and reads errno (or
 // h_errno) right after it. Names come back as raw bytes: the bridge decodes
 // them the way CPython does (strict UTF-8 or the filesystem encoding), which
 // Swift's String(cString:) would not.
@@ -16,10 +16,10 @@ private func bytes(_ text: UnsafePointer<CChar>) -> [UInt8] {
 
 // MARK: - Host name
 
-enum HostName {
+public enum HostName {
     /// gethostname(2) into a 1024-byte buffer, as CPython reads it.
     @inline(never)
-    static func get() -> SyscallResult<[UInt8]> {
+    public static func get() -> SyscallResult<[UInt8]> {
         var buffer = [CChar](repeating: 0, count: 1024)
         let result = Glibc.gethostname(&buffer, buffer.count - 1)
         if result < 0 { return .failure(Errno(errno)) }
@@ -29,7 +29,7 @@ enum HostName {
 
     /// sethostname(2) with exactly these bytes.
     @inline(never)
-    static func set(_ name: UnsafeRawBufferPointer) -> SyscallResult<Void> {
+    public static func set(_ name: UnsafeRawBufferPointer) -> SyscallResult<Void> {
         guard let base = name.baseAddress else {
             return "".withCString { set(UnsafeRawBufferPointer(start: $0, count: 0)) }
         }
@@ -41,21 +41,21 @@ enum HostName {
 // MARK: - Host database
 
 /// A gethostbyname_r/gethostbyaddr_r failure: h_errno, as CPython's set_herror reads it.
-struct HostError: Error {
-    var code: Int32
-    var message: String { String(cString: hstrerror(code)) }
+public struct HostError: Error {
+    public var code: Int32
+    public var message: String { String(cString: hstrerror(code)) }
 }
 
 /// A struct hostent, copied out of the resolver's buffer.
-struct HostEntry {
-    var name: [UInt8]
-    var aliases: [[UInt8]]
-    var addressType: Int32
+public struct HostEntry {
+    public var name: [UInt8]
+    public var aliases: [[UInt8]]
+    public var addressType: Int32
     /// Each entry holds h_length bytes.
-    var addresses: [[UInt8]]
+    public var addresses: [[UInt8]]
 
     /// Copies `entry`. The lists' pointers may be misaligned, hence loadUnaligned.
-    init(_ entry: hostent) {
+    public init(_ entry: hostent) {
         name = entry.h_name.map { bytes($0) } ?? []
         addressType = entry.h_addrtype
         aliases = HostEntry.list(entry.h_aliases).map { bytes($0) }
@@ -75,14 +75,14 @@ struct HostEntry {
     }
 }
 
-enum HostDatabase {
+public enum HostDatabase {
     /// CPython's buffer for the reentrant lookups; it passes one byte less
     /// than it has. The same size gives the same ERANGE cases.
     private static let bufferSize = 16384
 
     /// gethostbyname_r(3). Blocks: call it without the GIL.
     @inline(never)
-    static func byName(_ name: UnsafePointer<CChar>) -> Result<HostEntry, HostError> {
+    public static func byName(_ name: UnsafePointer<CChar>) -> Result<HostEntry, HostError> {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 8)
         defer { buffer.deallocate() }
         var storage = hostent()
@@ -98,7 +98,7 @@ enum HostDatabase {
 
     /// gethostbyaddr_r(3) for an in_addr or in6_addr. Blocks: call it without the GIL.
     @inline(never)
-    static func byAddress(_ address: UnsafeRawBufferPointer, family: Int32) -> Result<HostEntry, HostError> {
+    public static func byAddress(_ address: UnsafeRawBufferPointer, family: Int32) -> Result<HostEntry, HostError> {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 8)
         defer { buffer.deallocate() }
         var storage = hostent()
@@ -117,7 +117,7 @@ enum HostDatabase {
 /// The reentrant netdb lookups (CPython calls the static-buffer ones with the
 /// GIL released; these give the same answers without the race). Each returns
 /// nil when the entry does not exist.
-enum ServiceDatabase {
+public enum ServiceDatabase {
     /// Runs a `*_r` lookup, growing the buffer while it reports ERANGE.
     @inline(__always)
     private static func withGrowingBuffer<R>(_ lookup: (UnsafeMutablePointer<CChar>, Int) -> (Int32, R?)) -> R? {
@@ -136,7 +136,7 @@ enum ServiceDatabase {
 
     /// getservbyname_r(3): the port, in host byte order.
     @inline(never)
-    static func port(service: UnsafePointer<CChar>, proto: UnsafePointer<CChar>?) -> Int32? {
+    public static func port(service: UnsafePointer<CChar>, proto: UnsafePointer<CChar>?) -> Int32? {
         withGrowingBuffer { buffer, size in
             var entry = servent()
             var found: UnsafeMutablePointer<servent>? = nil
@@ -147,7 +147,7 @@ enum ServiceDatabase {
 
     /// getservbyport_r(3) for a port in host byte order: the service name.
     @inline(never)
-    static func name(port: UInt16, proto: UnsafePointer<CChar>?) -> [UInt8]? {
+    public static func name(port: UInt16, proto: UnsafePointer<CChar>?) -> [UInt8]? {
         withGrowingBuffer { buffer, size in
             var entry = servent()
             var found: UnsafeMutablePointer<servent>? = nil
@@ -158,7 +158,7 @@ enum ServiceDatabase {
 
     /// getprotobyname_r(3): the protocol number.
     @inline(never)
-    static func protocolNumber(name: UnsafePointer<CChar>) -> Int32? {
+    public static func protocolNumber(name: UnsafePointer<CChar>) -> Int32? {
         withGrowingBuffer { buffer, size in
             var entry = protoent()
             var found: UnsafeMutablePointer<protoent>? = nil
@@ -170,16 +170,16 @@ enum ServiceDatabase {
 
 // MARK: - Interfaces
 
-enum Interfaces {
+public enum Interfaces {
     /// if_nametoindex(3); 0 when there is no such interface (errno is not meaningful).
     @inline(never)
-    static func index(name: UnsafePointer<CChar>) -> UInt32 {
+    public static func index(name: UnsafePointer<CChar>) -> UInt32 {
         Glibc.if_nametoindex(name)
     }
 
     /// if_indextoname(3).
     @inline(never)
-    static func name(index: UInt32) -> SyscallResult<[UInt8]> {
+    public static func name(index: UInt32) -> SyscallResult<[UInt8]> {
         var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         guard Glibc.if_indextoname(index, &buffer) != nil else { return .failure(Errno(errno)) }
         return .success(buffer.withUnsafeBufferPointer { bytes($0.baseAddress!) })
@@ -187,7 +187,7 @@ enum Interfaces {
 
     /// if_nameindex(3), up to its zero-index terminator.
     @inline(never)
-    static func all() -> SyscallResult<[(index: UInt32, name: [UInt8])]> {
+    public static func all() -> SyscallResult<[(index: UInt32, name: [UInt8])]> {
         guard let list = shim_if_nameindex() else { return .failure(Errno(errno)) }
         defer { if_freenameindex(list) }
         var result: [(index: UInt32, name: [UInt8])] = []
@@ -204,12 +204,12 @@ enum Interfaces {
 
 extension NumericAddress {
     /// inet_aton(3): the lenient IPv4 syntax ("127.1", "0x7f.1", trailing text after a space).
-    static func aton(_ text: UnsafePointer<CChar>) -> in_addr? {
+    public static func aton(_ text: UnsafePointer<CChar>) -> in_addr? {
         var address = in_addr()
         return inet_aton(text, &address) != 0 ? address : nil
     }
 
-    enum Parsed {
+    public enum Parsed {
         case address([UInt8])
         case invalid
     }
@@ -217,7 +217,7 @@ extension NumericAddress {
     /// inet_pton(3) into a 16-byte buffer (only the family's first 4 or 16
     /// bytes are meaningful); errno (EAFNOSUPPORT) for an unknown family.
     @inline(never)
-    static func pton(family: Int32, _ text: UnsafePointer<CChar>) -> SyscallResult<Parsed> {
+    public static func pton(family: Int32, _ text: UnsafePointer<CChar>) -> SyscallResult<Parsed> {
         var packed = [UInt8](repeating: 0, count: MemoryLayout<in6_addr>.size)
         let result = inet_pton(family, text, &packed)
         if result < 0 { return .failure(Errno(errno)) }
@@ -232,7 +232,7 @@ extension Resolver {
     /// getnameinfo(3) with NI_MAXHOST/NI_MAXSERV buffers: (host, service).
     /// Blocks: call it without the GIL.
     @inline(never)
-    static func getnameinfo(_ address: SocketAddress, flags: Int32) -> Result<(host: [UInt8], service: [UInt8]), ResolveError> {
+    public static func getnameinfo(_ address: SocketAddress, flags: Int32) -> Result<(host: [UInt8], service: [UInt8]), ResolveError> {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let code = address.withSockaddr { sockaddr, length in

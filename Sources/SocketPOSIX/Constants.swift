@@ -1,12 +1,12 @@
 // POSIX layer: the constants `_socket` exports, taken from the C headers.
-// No Python here; MethodsModule.swift adds them to the module.
+// No Python here; SwiftSocketExt/Methods/Module.swift adds them to the module.
 import CSystem
 import Glibc
 
 private func value<T: BinaryInteger>(_ constant: T) -> Int { Int(constant) }
 private func value<T: RawRepresentable>(_ constant: T) -> Int where T.RawValue: BinaryInteger { Int(constant.rawValue) }
 
-let socketConstants: [(String, Int)] = [
+public let socketConstants: [(String, Int)] = [
     ("AF_ALG", value(AF_ALG)),
     ("AF_APPLETALK", value(AF_APPLETALK)),
     ("AF_ASH", value(AF_ASH)),
@@ -352,7 +352,7 @@ let socketConstants: [(String, Int)] = [
 ]
 
 /// The constants CPython 3.12 added to `_socket` on Linux.
-let socketConstantsSince312: [(String, Int)] = [
+public let socketConstantsSince312: [(String, Int)] = [
     ("ETHERTYPE_ARP", value(ETHERTYPE_ARP)),
     ("ETHERTYPE_IP", value(ETHERTYPE_IP)),
     ("ETHERTYPE_IPV6", value(ETHERTYPE_IPV6)),
@@ -386,12 +386,12 @@ let socketConstantsSince312: [(String, Int)] = [
 ]
 
 /// The constants CPython 3.13 added to `_socket` on Linux.
-let socketConstantsSince313: [(String, Int)] = [
+public let socketConstantsSince313: [(String, Int)] = [
     ("NI_IDN", value(NI_IDN)),
     ("SO_BINDTOIFINDEX", value(SO_BINDTOIFINDEX)),
 ]
 
 /// Added in CPython 3.13.4 (gh-129719: 3.11 to 3.13.3 missed it).
-let socketConstantsSince3134: [(String, Int)] = [
+public let socketConstantsSince3134: [(String, Int)] = [
     ("CAN_RAW_ERR_FILTER", value(CAN_RAW_ERR_FILTER)),
 ]

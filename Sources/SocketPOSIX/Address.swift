@@ -3,28 +3,28 @@ import CSystem
 import Glibc
 
 /// A sockaddr of any family, with its length.
-struct SocketAddress {
-    var storage = sockaddr_storage()
-    var length = socklen_t(0)
+public struct SocketAddress {
+    public var storage = sockaddr_storage()
+    public var length = socklen_t(0)
     /// How many bytes a syscall may write here (fill): CPython's
     /// getsockaddrlen for the socket's family, or the whole storage.
-    var limit = SocketAddress.capacity
+    public var limit = SocketAddress.capacity
 
-    static let capacity = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    public static let capacity = socklen_t(MemoryLayout<sockaddr_storage>.size)
     /// Where sun_path starts inside sockaddr_un.
-    static let unixPathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!
-    static let unixPathCapacity = MemoryLayout<sockaddr_un>.size - unixPathOffset
+    public static let unixPathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!
+    public static let unixPathCapacity = MemoryLayout<sockaddr_un>.size - unixPathOffset
 
-    var family: Int32 { Int32(storage.ss_family) }
+    public var family: Int32 { Int32(storage.ss_family) }
 
-    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    public func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
         }
     }
 
     /// Lets a syscall write an address here (accept, getsockname, recvfrom).
-    mutating func fill<R>(_ body: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> R) -> R {
+    public mutating func fill<R>(_ body: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> R) -> R {
         length = limit
         return withUnsafeMutableBytes(of: &storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
@@ -43,7 +43,7 @@ struct SocketAddress {
 
     // MARK: building
 
-    static func ipv4(_ address: in_addr, port: UInt16) -> SocketAddress {
+    public static func ipv4(_ address: in_addr, port: UInt16) -> SocketAddress {
         var result = SocketAddress()
         result.withMemory(as: sockaddr_in.self) {
             $0.sin_family = sa_family_t(AF_INET)
@@ -54,7 +54,7 @@ struct SocketAddress {
         return result
     }
 
-    static func ipv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) -> SocketAddress {
+    public static func ipv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) -> SocketAddress {
         var result = SocketAddress()
         result.withMemory(as: sockaddr_in6.self) {
             $0.sin6_family = sa_family_t(AF_INET6)
@@ -70,7 +70,7 @@ struct SocketAddress {
     /// An AF_UNIX address from raw path bytes, or nil if the path is too long.
     /// A path that is empty or starts with NUL is a Linux abstract name: its
     /// length is exact and it has no terminating NUL.
-    static func unix(path: UnsafeRawBufferPointer) -> SocketAddress? {
+    public static func unix(path: UnsafeRawBufferPointer) -> SocketAddress? {
         let abstract = path.isEmpty || path[0] == 0
         let limit = abstract ? unixPathCapacity : unixPathCapacity - 1
         guard path.count <= limit else { return nil }
@@ -93,7 +93,7 @@ struct SocketAddress {
         return result
     }
 
-    static func netlink(pid: UInt32, groups: UInt32) -> SocketAddress {
+    public static func netlink(pid: UInt32, groups: UInt32) -> SocketAddress {
         make(sockaddr_nl.self) {
             $0.nl_family = sa_family_t(AF_NETLINK)
             $0.nl_pid = pid
@@ -101,7 +101,7 @@ struct SocketAddress {
         }
     }
 
-    static func qipcrtr(node: UInt32, port: UInt32) -> SocketAddress {
+    public static func qipcrtr(node: UInt32, port: UInt32) -> SocketAddress {
         make(sockaddr_qrtr.self) {
             $0.sq_family = sa_family_t(AF_QIPCRTR)
             $0.sq_node = node
@@ -109,7 +109,7 @@ struct SocketAddress {
         }
     }
 
-    static func vsock(cid: UInt32, port: UInt32) -> SocketAddress {
+    public static func vsock(cid: UInt32, port: UInt32) -> SocketAddress {
         make(sockaddr_vm.self) {
             $0.svm_family = sa_family_t(AF_VSOCK)
             $0.svm_cid = cid
@@ -118,7 +118,7 @@ struct SocketAddress {
     }
 
     /// An AF_PACKET address; `hardwareAddress` holds at most 8 bytes.
-    static func packet(interfaceIndex: Int32, protocol: UInt16, packetType: UInt8, hardwareType: UInt16,
+    public static func packet(interfaceIndex: Int32, protocol: UInt16, packetType: UInt8, hardwareType: UInt16,
                        hardwareAddress: UnsafeRawBufferPointer?) -> SocketAddress {
         make(sockaddr_ll.self) {
             $0.sll_family = UInt16(AF_PACKET)
@@ -139,7 +139,7 @@ struct SocketAddress {
     /// An AF_TIPC address: (type, lower, upper) for TIPC_ADDR_NAMESEQ, (type,
     /// instance) for TIPC_ADDR_NAME, (node, ref) for TIPC_ADDR_ID; nil for
     /// another address type.
-    static func tipc(addressType: UInt32, _ v1: UInt32, _ v2: UInt32, _ v3: UInt32, scope: UInt32) -> SocketAddress? {
+    public static func tipc(addressType: UInt32, _ v1: UInt32, _ v2: UInt32, _ v3: UInt32, scope: UInt32) -> SocketAddress? {
         guard [TIPC_ADDR_NAMESEQ, TIPC_ADDR_NAME, TIPC_ADDR_ID].contains(Int32(bitPattern: addressType)) else { return nil }
         return make(sockaddr_tipc.self) {
             $0.family = UInt16(AF_TIPC)
@@ -161,7 +161,7 @@ struct SocketAddress {
     }
 
     /// An AF_CAN address; the ISO-TP and J1939 parts share a union, set one.
-    static func can(interfaceIndex: Int32, isotp: (rx: UInt32, tx: UInt32)? = nil,
+    public static func can(interfaceIndex: Int32, isotp: (rx: UInt32, tx: UInt32)? = nil,
                     j1939: (name: UInt64, pgn: UInt32, address: UInt8)? = nil) -> SocketAddress {
         make(sockaddr_can.self) {
             $0.can_family = sa_family_t(AF_CAN)
@@ -180,7 +180,7 @@ struct SocketAddress {
 
     /// An AF_ALG address, or which of type (14 bytes) and name (64 bytes) has
     /// no room left for its terminating NUL.
-    static func alg(type: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, feat: UInt32, mask: UInt32)
+    public static func alg(type: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, feat: UInt32, mask: UInt32)
         -> Result<SocketAddress, AlgorithmFieldTooLong>
     {
         let probe = sockaddr_alg()
@@ -195,11 +195,11 @@ struct SocketAddress {
         })
     }
 
-    enum AlgorithmFieldTooLong: Error { case type, name }
+    public enum AlgorithmFieldTooLong: Error { case type, name }
 
     /// CPython's getsockaddrlen: the size of the sockaddr of `family`
     /// (AF_RDS uses sockaddr_in), nil for a family CPython does not know.
-    static func length(ofFamily family: Int32) -> socklen_t? {
+    public static func length(ofFamily family: Int32) -> socklen_t? {
         let size: Int
         switch family {
         case AF_UNIX: size = MemoryLayout<sockaddr_un>.size
@@ -217,16 +217,18 @@ struct SocketAddress {
         return socklen_t(size)
     }
 
-    init() {}
+    @inlinable
+    public init() {}
 
     /// An empty address that a syscall may fill with at most `limit` bytes.
-    init(limit: socklen_t) {
+    @inlinable
+    public init(limit: socklen_t) {
         self.limit = min(limit, SocketAddress.capacity)
     }
 
     // MARK: reading
 
-    enum Decoded {
+    public enum Decoded {
         case none
         case ipv4(address: in_addr, port: UInt16)
         case ipv6(address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32)
@@ -251,7 +253,7 @@ struct SocketAddress {
         case other(family: Int32, data: [UInt8])
     }
 
-    func decoded() -> Decoded {
+    public func decoded() -> Decoded {
         if length == 0 { return .none }
         switch family {
         case AF_INET:
@@ -316,11 +318,11 @@ struct SocketAddress {
 
 /// Network interfaces by name and index, through a socket's ioctls (as
 /// CPython does for AF_PACKET and AF_CAN addresses).
-enum InterfaceIoctl {
+public enum InterfaceIoctl {
     /// SIOCGIFINDEX. Like CPython's strncpy into ifr_name, at most
     /// IFNAMSIZ - 1 bytes of `name` are used.
     @inline(never)
-    static func index(_ fd: Int32, name: UnsafeRawBufferPointer) -> SyscallResult<Int32> {
+    public static func index(_ fd: Int32, name: UnsafeRawBufferPointer) -> SyscallResult<Int32> {
         var request = ifreq()
         withUnsafeMutableBytes(of: &request.ifr_ifrn.ifrn_name) { field in
             let count = min(name.count, field.count - 1)
@@ -332,7 +334,7 @@ enum InterfaceIoctl {
 
     /// SIOCGIFNAME: the name of interface `index`, nil if the ioctl fails.
     @inline(never)
-    static func name(_ fd: Int32, index: Int32) -> [UInt8]? {
+    public static func name(_ fd: Int32, index: Int32) -> [UInt8]? {
         var request = ifreq()
         request.ifr_ifru.ifru_ivalue = index
         if ioctl(fd, UInt(SIOCGIFNAME), &request) < 0 { return nil }
@@ -344,18 +346,18 @@ extension POSIX {
     /// accept4 (close-on-exec) without asking for the peer's address, which
     /// AF_ALG sockets cannot give (accept then fails with ECONNABORTED).
     @inline(never)
-    static func acceptWithoutAddress(_ fd: Int32) -> SyscallResult<Int32> {
+    public static func acceptWithoutAddress(_ fd: Int32) -> SyscallResult<Int32> {
         let result = accept4(fd, __SOCKADDR_ARG(__sockaddr__: nil), nil, SHIM_SOCK_CLOEXEC)
         return result < 0 ? .failure(Errno(errno)) : .success(result)
     }
 }
 
-enum NumericAddress {
+public enum NumericAddress {
     /// inet_ntop(3) of the packed address at `packed`, into a stack buffer:
     /// `body` gets the text without its NUL (no allocation on this hot path:
     /// every received address goes through it).
     @inline(never)
-    static func withPresentation<R>(family: Int32, of packed: UnsafeRawPointer,
+    public static func withPresentation<R>(family: Int32, of packed: UnsafeRawPointer,
                                     _ body: (UnsafeBufferPointer<CChar>) -> R) -> SyscallResult<R> {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
             guard inet_ntop(family, packed, text.baseAddress, socklen_t(text.count)) != nil else {
@@ -365,35 +367,35 @@ enum NumericAddress {
         }
     }
 
-    static func ipv4(_ text: UnsafePointer<CChar>) -> in_addr? {
+    public static func ipv4(_ text: UnsafePointer<CChar>) -> in_addr? {
         var address = in_addr()
         return inet_pton(AF_INET, text, &address) > 0 ? address : nil
     }
 
-    static func ipv6(_ text: UnsafePointer<CChar>) -> in6_addr? {
+    public static func ipv6(_ text: UnsafePointer<CChar>) -> in6_addr? {
         var address = in6_addr()
         return inet_pton(AF_INET6, text, &address) > 0 ? address : nil
     }
 }
 
 /// A getaddrinfo failure: EAI_SYSTEM carries errno.
-enum ResolveError: Error {
+public enum ResolveError: Error {
     case gai(code: Int32, message: String)
     case system(Errno)
 }
 
-struct ResolvedAddress {
-    var family: Int32
-    var socketType: Int32
-    var proto: Int32
-    var canonicalName: String?
-    var address: SocketAddress
+public struct ResolvedAddress {
+    public var family: Int32
+    public var socketType: Int32
+    public var proto: Int32
+    public var canonicalName: String?
+    public var address: SocketAddress
 }
 
-enum Resolver {
+public enum Resolver {
     /// getaddrinfo(3). Blocks: call it without the GIL.
     @inline(never)
-    static func getaddrinfo(host: UnsafePointer<CChar>?, service: UnsafePointer<CChar>?,
+    public static func getaddrinfo(host: UnsafePointer<CChar>?, service: UnsafePointer<CChar>?,
                             family: Int32, socketType: Int32, proto: Int32, flags: Int32)
         -> Result<[ResolvedAddress], ResolveError>
     {

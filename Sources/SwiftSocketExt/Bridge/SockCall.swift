@@ -1,6 +1,7 @@
 // Bridge layer: sockCall, the one loop every blocking socket operation runs
 // through (CPython's sock_call_ex).
 import CPythonShim
+import SocketPOSIX
 
 /// What an operation waits for before it can make progress.
 enum Readiness {

@@ -1,6 +1,7 @@
 // Bridge layer: argument parsing with CPython's getargs.c semantics and
 // messages, for METH_FASTCALL entry points.
 import CPythonShim
+import SocketPOSIX
 
 /// A METH_VARARGS call's argument tuple, as METH_FASTCALL arguments: CPython
 /// registers some functions METH_VARARGS, and its "takes no keyword

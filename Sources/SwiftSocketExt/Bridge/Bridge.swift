@@ -1,5 +1,6 @@
 // Bridge layer: PyObject references, conversions, the GIL and exceptions.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 typealias PyObjectPointer = UnsafeMutablePointer<PyObject>

@@ -5,6 +5,7 @@
 // Functions CPython parses with PyArg_ParseTuple are METH_VARARGS here too, so
 // that even "takes no keyword arguments" reads the same.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 // MARK: - Bridge helpers for these functions

@@ -1,5 +1,6 @@
 // Methods: socket options.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 /// `setsockopt(level, option, value: int | buffer)` or

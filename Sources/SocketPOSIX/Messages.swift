@@ -5,19 +5,19 @@ import Glibc
 
 extension POSIX {
     /// What one recvmsg() returned.
-    struct ReceivedMessage {
+    public struct ReceivedMessage {
         /// Bytes of normal data.
-        var count: Int
+        public var count: Int
         /// Bytes of ancillary data the kernel wrote (msg_controllen).
-        var controlLength: Int
+        public var controlLength: Int
         /// msg_flags: MSG_TRUNC, MSG_CTRUNC, ...
-        var flags: Int32
+        public var flags: Int32
     }
 
     /// sendmsg(2) of the data in `iov`, the ancillary data in `control`
     /// (laid out by ControlMessages.encode), to `address` if given.
     @inline(never)
-    static func sendmsg(_ fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>,
+    public static func sendmsg(_ fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>,
                         control: UnsafeMutableRawBufferPointer, to address: SocketAddress?,
                         flags: Int32) -> SyscallResult<Int> {
         var message = msghdr()
@@ -45,7 +45,7 @@ extension POSIX {
     /// recvmsg(2) into the buffers of `iov` and `control`; the sender's
     /// address, if the kernel gives one, goes to `peer` (length 0 if not).
     @inline(never)
-    static func recvmsg(_ fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>,
+    public static func recvmsg(_ fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>,
                         control: UnsafeMutableRawBufferPointer, flags: Int32,
                         from peer: inout SocketAddress) -> SyscallResult<ReceivedMessage> {
         var message = msghdr()
@@ -73,9 +73,9 @@ extension POSIX {
 /// Ancillary data as <sys/socket.h> lays it out: each control message is a
 /// cmsghdr followed by its data, the next one CMSG_SPACE(data length) further.
 /// Offsets here are from the start of the control buffer.
-enum ControlMessages {
+public enum ControlMessages {
     /// CPython's SOCKLEN_T_LIMIT: the largest size it stores in a socklen_t.
-    static let sizeLimit = Int(Int32.max)
+    public static let sizeLimit = Int(Int32.max)
 
     private static let alignment = MemoryLayout<Int>.size
     private static let headerSize = MemoryLayout<cmsghdr>.size
@@ -92,14 +92,14 @@ enum ControlMessages {
     private static var dataOffset: Int { Int(aligned(UInt(headerSize))) }
 
     /// CMSG_LEN(dataLength), or nil if it is out of range (CPython's get_CMSG_LEN).
-    static func length(_ dataLength: Int) -> Int? {
+    public static func length(_ dataLength: Int) -> Int? {
         guard dataLength >= 0, dataLength <= sizeLimit - dataOffset else { return nil }
         return dataOffset + dataLength
     }
 
     /// CMSG_SPACE(dataLength), or nil if it is out of range (CPython's
     /// get_CMSG_SPACE, which leaves room for the padding of CMSG_SPACE(1)).
-    static func space(_ dataLength: Int) -> Int? {
+    public static func space(_ dataLength: Int) -> Int? {
         guard dataLength >= 0, dataLength <= sizeLimit - (dataOffset + alignment) else { return nil }
         let space = Int(aligned(UInt(dataLength))) + dataOffset
         return space <= sizeLimit ? space : nil
@@ -107,15 +107,21 @@ enum ControlMessages {
 
     // MARK: sending
 
-    struct Outgoing {
-        var level: Int32
-        var type: Int32
-        var data: UnsafeRawBufferPointer
+    public struct Outgoing {
+        public var level: Int32
+        public var type: Int32
+        public var data: UnsafeRawBufferPointer
+
+        public init(level: Int32, type: Int32, data: UnsafeRawBufferPointer) {
+            self.level = level
+            self.type = type
+            self.data = data
+        }
     }
 
     /// Lays `messages` out in `buffer`, which must be zero-filled and exactly
     /// the sum of their CMSG_SPACE sizes.
-    static func encode(_ messages: [Outgoing], into buffer: UnsafeMutableRawBufferPointer) {
+    public static func encode(_ messages: [Outgoing], into buffer: UnsafeMutableRawBufferPointer) {
         var offset = 0
         for message in messages {
             buffer.storeBytes(of: UInt(length(message.data.count)!), toByteOffset: offset + lengthOffset, as: UInt.self)
@@ -130,26 +136,26 @@ enum ControlMessages {
 
     // MARK: receiving
 
-    struct Incoming {
-        var level: Int32
-        var type: Int32
+    public struct Incoming {
+        public var level: Int32
+        public var type: Int32
         /// The data, inside the control buffer.
-        var data: UnsafeRawBufferPointer
+        public var data: UnsafeRawBufferPointer
         /// Only part of the data is in the buffer.
-        var truncated: Bool
+        public var truncated: Bool
     }
 
-    struct Received {
+    public struct Received {
         /// In order; a truncated message can only be the last.
-        var messages: [Incoming] = []
+        public var messages: [Incoming] = []
         /// The walk stopped at a header that is invalid or not inside the buffer.
-        var malformed = false
+        public var malformed = false
     }
 
     /// The control messages in the first `control.count` bytes that
     /// recvmsg() wrote, walked as CPython does with CMSG_FIRSTHDR/CMSG_NXTHDR
     /// and get_cmsg_data_len: stops after a truncated message, or at an invalid one.
-    static func decode(_ control: UnsafeRawBufferPointer) -> Received {
+    public static func decode(_ control: UnsafeRawBufferPointer) -> Received {
         var result = Received()
         let end = control.count
         // CMSG_FIRSTHDR: only if a whole header fits.
@@ -193,7 +199,7 @@ enum ControlMessages {
 
     /// Closes the descriptors that SCM_RIGHTS messages carry, as CPython does
     /// when it cannot hand them to the caller.
-    static func closeDescriptors(in messages: [Incoming]) {
+    public static func closeDescriptors(in messages: [Incoming]) {
         let size = MemoryLayout<Int32>.size
         for message in messages where message.level == SOL_SOCKET && message.type == Int32(SCM_RIGHTS) {
             for index in 0..<(message.data.count / size) {

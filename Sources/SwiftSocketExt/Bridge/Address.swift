@@ -1,6 +1,7 @@
 // Bridge layer: Python address objects <-> SocketAddress, with CPython's
 // rules (getsockaddrarg, setipaddr, makesockaddr) and messages.
 import CPythonShim
+import SocketPOSIX
 import Glibc
 
 enum AddressConversion {
