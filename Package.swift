@@ -11,6 +11,9 @@ let package = Package(
     products: [
         // Loaded by CPython as swiftsocket/_swiftsocket<EXT_SUFFIX>.
         .library(name: "SwiftSocketExt", type: .dynamic, targets: ["SwiftSocketExt"]),
+        // The bench's syscall patterns with no Python: the limit column of
+        // `python -m swiftsocket bench`. Built on demand, never shipped.
+        .executable(name: "swiftsocket-limit", targets: ["swiftsocket-limit"]),
     ],
     targets: [
         // System headers for the POSIX layer; no Python.
@@ -19,6 +22,7 @@ let package = Package(
         // names, the clock. It cannot import Python: its only dependency is
         // CSystem, so the compiler enforces the layer rule.
         .target(name: "SocketPOSIX", dependencies: ["CSystem"]),
+        .executableTarget(name: "swiftsocket-limit", dependencies: ["SocketPOSIX"]),
         .target(name: "CPythonShim", dependencies: ["CSystem"]),
         // Layers 2 and 3, in Bridge/ (PyObject conversions, GIL, errors,
         // sockCall) and Methods/ (the @_cdecl entry points).

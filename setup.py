@@ -83,6 +83,7 @@ class SwiftBuildExt(build_ext):
         scratch = os.path.join(ROOT, ".build-python", abi)
         args = [
             "-c", "release",
+            "--product", SWIFT_PRODUCT,   # not swiftsocket-limit, the bench's
             "--package-path", ROOT,
             "--scratch-path", scratch,
             "-Xcc", "-I" + include,

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,14 +25,19 @@ from . import _benchworker as worker_mod
 
 DEFAULT_IMPLS = ("stdlib", "swiftsocket")
 DEFAULT_WORKLOADS = ("tcp-pingpong", "tcp-pingpong-timeout", "tcp-pingpong-poll",
-                     "tcp-pingpong-poll-busy", "unix-pingpong",
-                     "tcp-bulk", "create-close", "threads-1", "threads-2", "threads-4")
+                     "tcp-pingpong-poll-busy", "unix-pingpong", "udp-pingpong",
+                     "tcp-bulk", "create-close", "connect-accept", "socketpairs-500",
+                     "asyncio-echo", "asyncio-echo-busy", "threads-1", "threads-2", "threads-4")
 
 
-def run_one(impl, workload, duration, pkg_root, cpu):
-    """Run one measurement in a fresh process; return its result dict or raise."""
-    cmd = [sys.executable, worker_mod.__file__, impl, workload,
-           "--duration", repr(duration), "--pkg-root", pkg_root]
+def run_one(impl, workload, duration, pkg_root, cpu, limit_exe=None):
+    """Run one measurement in a fresh process; return its result dict, or
+    None when the limit program has no such workload; raise on failure."""
+    if impl == "limit":
+        cmd = [limit_exe, workload, "--duration", repr(duration)]
+    else:
+        cmd = [sys.executable, worker_mod.__file__, impl, workload,
+               "--duration", repr(duration), "--pkg-root", pkg_root]
     if cpu is not None:
         cmd += ["--cpu", str(cpu)]
     try:
@@ -40,11 +46,43 @@ def run_one(impl, workload, duration, pkg_root, cpu):
                               stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise RuntimeError("timed out")
+    if impl == "limit" and proc.returncode == 2:
+        return None      # a workload only Python has (asyncio, a busy thread)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError("exit status %s: %s" % (proc.returncode, tail))
     return json.loads(lines[-1])
+
+
+def build_limit(source):
+    """Build swiftsocket-limit (Sources/swiftsocket-limit) from the source tree
+    at `source`; return its path, or None with the reason printed."""
+    manifest = os.path.join(source, "Package.swift")
+    try:
+        with open(manifest) as fh:
+            if "swiftsocket-limit" not in fh.read():
+                raise OSError
+    except OSError:
+        print("limit: no swiftsocket source tree at %s (run from the clone, or --limit-source DIR);"
+              " the limit columns are left out" % os.path.abspath(source))
+        return None
+    swift = shutil.which("swift") or "/opt/swift/usr/bin/swift"
+    if not os.access(swift, os.X_OK):
+        print("limit: no Swift toolchain to build swiftsocket-limit; the limit columns are left out")
+        return None
+    scratch = os.path.join(source, ".build-limit")
+    cmd = [swift, "build", "-c", "release", "--product", "swiftsocket-limit",
+           "--package-path", source, "--scratch-path", scratch, "-Xcc", "-D_GNU_SOURCE"]
+    print("limit: building swiftsocket-limit (the same syscalls, no Python) ...", flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdin=subprocess.DEVNULL)
+    exe = os.path.join(scratch, "release", "swiftsocket-limit")
+    if proc.returncode != 0 or not os.access(exe, os.X_OK):
+        tail = "\n".join(proc.stdout.strip().splitlines()[-5:])
+        print("limit: the build failed; the limit columns are left out:\n" + tail)
+        return None
+    return exe
 
 
 def fmt_rate(value):
@@ -64,18 +102,28 @@ def spread(values):
 
 
 def bench(args):
-    impls = args.impls
-    labels = list(impls)
-    if labels[0] == labels[1]:           # A/A run, e.g. "stdlib,stdlib"
-        labels = [labels[0] + "#1", labels[1] + "#2"]
+    a_impl, b_impl = args.impls
+    a, b = a_impl, b_impl
+    if a == b:                           # A/A run, e.g. "stdlib,stdlib"
+        a, b = a + "#1", b + "#2"
+    # (implementation, label) per column; A/A adds A once more, measured in
+    # the same rounds, and the limit is the program with no Python.
+    columns = [(a_impl, a), (b_impl, b)]
+    aa = a + " again" if args.aa else None
+    if aa:
+        columns.append((a_impl, aa))
+    limit_exe = build_limit(args.limit_source) if args.limit else None
+    if limit_exe:
+        columns.append(("limit", "limit"))
+    labels = [lab for _, lab in columns]
     pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cpu = None
     if args.pin and hasattr(os, "sched_getaffinity"):
         cpu = max(os.sched_getaffinity(0))
 
     print("swiftsocket bench: %d round(s) x %d workload(s), %.2f s per measurement, "
-          "each in a fresh process; order alternates: %s first in odd rounds, %s in even"
-          % (args.rounds, len(args.workloads), args.duration, labels[0], labels[1]))
+          "each in a fresh process; order %s in odd rounds, reversed in even ones"
+          % (args.rounds, len(args.workloads), args.duration, ", ".join(labels)))
     try:
         load = "%.2f" % os.getloadavg()[0]
     except OSError:
@@ -96,24 +144,24 @@ def bench(args):
     t_start = time.monotonic()
     for rnd in range(1, args.rounds + 1):
         for w in args.workloads:
-            # Swap who goes first every round, so neither implementation
-            # always runs on a machine the other has just warmed (or loaded).
-            order = list(zip(impls, labels))
-            if rnd % 2 == 0:
-                order.reverse()
+            # Reverse the order every other round, so no column always runs
+            # on a machine another has just warmed (or loaded).
+            order = columns if rnd % 2 else columns[::-1]
             for impl, lab in order:
                 if (w, lab) in errors:
                     continue
                 try:
-                    r = run_one(impl, w, args.duration, pkg_root, cpu)
+                    r = run_one(impl, w, args.duration, pkg_root, cpu, limit_exe)
                 except Exception as exc:  # report and keep going
                     errors[(w, lab)] = str(exc)
                     print("  round %d  %-22s %-14s FAILED: %s" % (rnd, w, lab, exc),
                           file=sys.stderr, flush=True)
                     continue
+                if r is None:
+                    continue
                 results[w][lab].append(r["rate"])
                 units[w] = r["unit"]
-                titles[w] = r["title"]
+                titles.setdefault(w, r.get("title", w))
                 backends[lab] = r["backend"]
                 if args.verbose:
                     print("  round %d  %-22s %-14s %12s %s"
@@ -121,21 +169,39 @@ def bench(args):
                           file=sys.stderr, flush=True)
     total = time.monotonic() - t_start
 
-    a, b = labels
-    head = ("workload", "unit", a + " median", b + " median", "%s/%s" % (b, a))
+    def med(w, lab):
+        values = results[w].get(lab) if lab else None
+        return statistics.median(values) if values else None
+
+    def ratio(x, y):
+        return "%.2fx" % (x / y) if (x and y) else "-"
+
+    head = ["workload", "unit", a, b, "%s/%s" % (b, a)]
+    if aa:
+        head.append("A/A")
+    if limit_exe:
+        head += ["limit", "%s/limit" % b, "%s/limit" % a]
     rows = []
     summary = []
     for w in args.workloads:
         va, vb = results[w][a], results[w][b]
-        ma = statistics.median(va) if va else None
-        mb = statistics.median(vb) if vb else None
-        cell_a = (fmt_rate(ma) + " " + spread(va)).strip() if va else "FAILED"
-        cell_b = (fmt_rate(mb) + " " + spread(vb)).strip() if vb else "FAILED"
-        ratio = "%.2fx" % (mb / ma) if (ma and mb) else "-"
-        rows.append((titles.get(w, w), units.get(w, "?"), cell_a, cell_b, ratio))
-        summary.append({"workload": w, "unit": units.get(w), a: va, b: vb,
-                        "median_" + a: ma, "median_" + b: mb,
-                        "ratio": (mb / ma) if (ma and mb) else None})
+        ma, mb, maa, ml = med(w, a), med(w, b), med(w, aa), med(w, "limit" if limit_exe else None)
+        row = [titles.get(w, w), units.get(w, "?"),
+               (fmt_rate(ma) + " " + spread(va)).strip() if va else "FAILED",
+               (fmt_rate(mb) + " " + spread(vb)).strip() if vb else "FAILED",
+               ratio(mb, ma)]
+        if aa:
+            row.append(ratio(maa, ma))
+        if limit_exe:
+            row += [fmt_rate(ml) if ml else "-", ratio(mb, ml), ratio(ma, ml)]
+        rows.append(row)
+        entry = {"workload": w, "unit": units.get(w), "ratio": (mb / ma) if (ma and mb) else None}
+        for lab in labels:
+            entry[lab] = results[w][lab]
+            entry["median_" + lab] = med(w, lab)
+        if aa:
+            entry["aa_ratio"] = (maa / ma) if (ma and maa) else None
+        summary.append(entry)
 
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     line = "  ".join("%-*s" if i < 2 else "%*s" for i in range(len(head)))
@@ -145,9 +211,15 @@ def bench(args):
     for r in rows:
         print(line % tuple(x for pair in zip(widths, r) for x in pair))
     print(sep)
-    print("All numbers are throughput: higher is better. Ratio = %s / %s median;"
+    print("All numbers are throughput: higher is better. %s/%s = the ratio of the medians;"
           % (b, a))
     print("above 1.00x means %s is faster, below 1.00x means it is slower." % b)
+    if aa:
+        print("A/A = %s measured again in the same rounds, against itself: a %s/%s ratio"
+              " inside the A/A band's distance from 1.00x is noise." % (a, b, a))
+    if limit_exe:
+        print("limit = the same system calls from Swift with no Python (swiftsocket-limit);"
+              " X/limit = how much of it X reaches; '-' = a workload only Python has.")
     print("± = half the min..max range over the rounds, relative to the median.")
     for lab in labels:
         if lab in backends:
@@ -199,6 +271,15 @@ def main(argv=None):
                          " stdlib,stdlib gives an A/A noise check)")
     bp.add_argument("--no-pin", dest="pin", action="store_false",
                     help="do not pin each measurement (worker and its peer) to one CPU")
+    bp.add_argument("--aa", action="store_true",
+                    help="also measure the first implementation again in the same rounds and"
+                         " print its ratio to itself (the noise band) beside each ratio")
+    bp.add_argument("--no-limit", dest="limit", action="store_false",
+                    help="leave out the limit columns (swiftsocket-limit: the same syscalls,"
+                         " no Python; built from the source tree with Swift)")
+    bp.add_argument("--limit-source", default=".", metavar="DIR",
+                    help="the swiftsocket source tree to build swiftsocket-limit from"
+                         " (default: the current directory)")
     bp.add_argument("--json", metavar="FILE", help="also write raw results to FILE")
     bp.add_argument("-v", "--verbose", action="store_true",
                     help="print every measurement as it completes")

@@ -399,6 +399,177 @@ def create_close(socket, duration):
     return n, clock() - t0, "sockets/s", {}
 
 
+def _run_batches(duration, size, batch, cap=MAX_CREATES):
+    """Warm up, then run `batch` (which does `size` operations) until
+    `duration` has passed; return (operations, seconds)."""
+    clock = time.perf_counter
+    end = clock() + WARMUP_SECONDS
+    while clock() < end:
+        batch()
+    n = 0
+    t0 = clock()
+    end = t0 + duration
+    while n < cap:
+        batch()
+        n += size
+        if clock() >= end:
+            break
+    return n, clock() - t0
+
+
+def connect_accept(socket, duration):
+    """connect() to a loopback listener, accept(), close both: what every
+    short-lived connection costs. The client closes first, so the TIME_WAIT
+    entries are the client's, which Linux reuses on loopback."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(128)
+        addr = ls.getsockname()
+        new, accept, AF_INET, SOCK_STREAM = socket.socket, ls.accept, socket.AF_INET, socket.SOCK_STREAM
+
+        def batch():
+            for _ in range(16):
+                c = new(AF_INET, SOCK_STREAM)
+                c.connect(addr)
+                s, _ = accept()
+                c.close()
+                s.close()
+
+        n, seconds = _run_batches(duration, 16, batch)
+    finally:
+        ls.close()
+    return n, seconds, "connections/s", {}
+
+
+def socketpairs_500(socket, duration):
+    """500 AF_UNIX socketpairs opened, then all closed."""
+    socketpair = socket.socketpair
+
+    def batch():
+        pairs = [socketpair() for _ in range(500)]
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+    n, seconds = _run_batches(duration, 500, batch)
+    return n, seconds, "socketpairs/s", {}
+
+
+def udp_pingpong(socket, duration):
+    """1-byte UDP datagrams: sendto() a forked echo peer, recvfrom() its reply."""
+    def bound():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        return s
+
+    echo, client = bound(), bound()
+    echo_addr = echo.getsockname()
+
+    def serve():
+        recvfrom, sendto = echo.recvfrom, echo.sendto
+        for _ in range(MAX_ROUND_TRIPS + 100_000):
+            data, peer = recvfrom(1)
+            if data == b"\0":
+                break
+            sendto(data, peer)
+
+    pid = fork_peer(serve, duration + 30)
+    echo.close()
+    sendto, recvfrom = client.sendto, client.recvfrom
+    # Blocking, as the limit's; a lost datagram would leave this to alarm().
+
+    def batch():
+        for _ in range(64):
+            sendto(b"x", echo_addr)
+            recvfrom(1)
+
+    try:
+        n, seconds = _run_batches(duration, 64, batch, MAX_ROUND_TRIPS)
+    finally:
+        client.sendto(b"\0", echo_addr)
+        client.close()
+    check_peer(pid, "echo")
+    return n, seconds, "round trips/s", {}
+
+
+def _asyncio_echo(socket, duration, busy_thread):
+    """64-byte messages through asyncio streams: an echo server and its client
+    on one event loop. With `busy_thread`, a Python thread computes meanwhile,
+    so every GIL release risks a hand-off to it."""
+    import asyncio
+
+    message = b"m" * 64
+    stop = threading.Event()
+    worker = None
+    counts = []
+
+    async def handle(reader, writer):
+        try:
+            for _ in range(MAX_ROUND_TRIPS + 100_000):
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), SETUP_TIMEOUT)
+        clock = time.perf_counter
+
+        async def round_trips(k):
+            for _ in range(k):
+                writer.write(message)
+                await reader.readexactly(len(message))
+
+        end = clock() + WARMUP_SECONDS
+        while clock() < end:
+            await round_trips(16)
+        n = 0
+        t0 = clock()
+        end = t0 + duration
+        while n < MAX_ROUND_TRIPS:
+            await round_trips(16)
+            n += 16
+            if clock() >= end:
+                break
+        counts.append((n, clock() - t0))
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    if busy_thread:
+        def compute():
+            x = 0
+            while not stop.is_set():
+                for _ in range(1000):
+                    x += 1
+        worker = threading.Thread(target=compute, daemon=True)
+        worker.start()
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(SETUP_TIMEOUT)
+    n, seconds = counts[0]
+    return n, seconds, "round trips/s", {}
+
+
+def asyncio_echo(socket, duration):
+    return _asyncio_echo(socket, duration, busy_thread=False)
+
+
+def asyncio_echo_busy(socket, duration):
+    return _asyncio_echo(socket, duration, busy_thread=True)
+
+
 def _threads_pingpong(socket, duration, threads):
     """`threads` threads, each ping-ponging 1 byte over its own AF_UNIX
     socketpair (send on one end, recv on the other, and back): independent
@@ -462,6 +633,11 @@ WORKLOADS = {
     "unix-pingpong": (unix_pingpong, "AF_UNIX 1-byte ping-pong"),
     "tcp-bulk": (tcp_bulk, "TCP bulk: sendall 64 KiB -> recv_into"),
     "create-close": (create_close, "socket() + close()"),
+    "connect-accept": (connect_accept, "TCP connect + accept + close"),
+    "socketpairs-500": (socketpairs_500, "500 socketpairs opened, then closed"),
+    "udp-pingpong": (udp_pingpong, "UDP 1-byte sendto/recvfrom ping-pong"),
+    "asyncio-echo": (asyncio_echo, "asyncio streams echo, 64-byte messages"),
+    "asyncio-echo-busy": (asyncio_echo_busy, "asyncio echo, busy thread alongside"),
     "threads-1": (threads_pingpong_1, "1 thread, own socketpair ping-pong"),
     "threads-2": (threads_pingpong_2, "2 threads, each its own socketpair"),
     "threads-4": (threads_pingpong_4, "4 threads, each its own socketpair"),
