@@ -105,6 +105,13 @@ enum Arguments {
     /// The same for tp_init's (args tuple, kwargs dict).
     static func unpack(_ function: StaticString, names: [StaticString], required: Int,
                        tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> ArgumentValues {
+        let positionalCount = tuple.map { PyTuple_GET_SIZE($0) } ?? 0
+        if dict == nil, positionalCount >= required, positionalCount <= names.count {
+            // The common call, all positional (socket.py's): nothing to match.
+            var values = ArgumentValues()
+            for index in 0..<positionalCount { values[index] = shim_tuple_get_item(tuple, index) }
+            return values
+        }
         var position = 0
         let values = assign(names, required, positionalCount: tuple.map { PyTuple_GET_SIZE($0) } ?? 0,
                             { shim_tuple_get_item(tuple, $0)! },
