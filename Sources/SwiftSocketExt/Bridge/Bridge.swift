@@ -93,10 +93,14 @@ func raise(_ type: PyObjectPointer?, _ message: String) -> PythonError {
 }
 
 /// OSError (or its errno subclass, e.g. BlockingIOError) from an errno, as
-/// PyErr_SetFromErrno builds it: OSError(errno, strerror(errno)).
-@discardableResult
+/// PyErr_SetFromErrno builds it: OSError(errno, strerror(errno)), the message
+/// decoded from the locale straight from C (no Swift String: an error path
+/// such as BlockingIOError allocates no more than CPython's). Out of line:
+/// it is on no fast path, and dozens of callers share it.
+@discardableResult @inline(never)
 func raiseOSError(_ error: Errno) -> PythonError {
-    if let args = makeTuple(PyLong_FromLong(Int(error.rawValue)), makeString(error.message)) {
+    if let args = makeTuple(PyLong_FromLong(Int(error.rawValue)),
+                            PyUnicode_DecodeLocale(strerror(error.rawValue), "surrogateescape")) {
         PyErr_SetObject(PyExc_OSError, args)
         Py_DECREF(args)
     }
