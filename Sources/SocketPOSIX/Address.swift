@@ -384,12 +384,54 @@ public enum ResolveError: Error {
     case system(Errno)
 }
 
+/// One entry of getaddrinfo's list.
 public struct ResolvedAddress {
     public var family: Int32
     public var socketType: Int32
     public var proto: Int32
-    public var canonicalName: String?
+    /// ai_canonname: valid only while its AddressInfoList lives.
+    public var canonicalName: UnsafePointer<CChar>?
     public var address: SocketAddress
+
+    init(_ info: addrinfo) {
+        family = info.ai_family
+        socketType = info.ai_socktype
+        proto = info.ai_protocol
+        canonicalName = UnsafePointer(info.ai_canonname)
+        address = SocketAddress()
+        let size = min(Int(info.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutableBytes(of: &address.storage) { raw in
+            raw.baseAddress!.copyMemory(from: info.ai_addr, byteCount: size)
+        }
+        address.length = socklen_t(size)
+    }
+}
+
+/// getaddrinfo(3)'s result list, read in place and freed with this value:
+/// resolving allocates nothing of its own.
+public struct AddressInfoList: ~Copyable {
+    private let head: UnsafeMutablePointer<addrinfo>?
+
+    init(_ head: UnsafeMutablePointer<addrinfo>?) { self.head = head }
+
+    deinit { if let head { freeaddrinfo(head) } }
+
+    public var count: Int {
+        var count = 0
+        var entry = head
+        while let info = entry { count += 1; entry = info.pointee.ai_next }
+        return count
+    }
+
+    public var first: ResolvedAddress? { head.map { ResolvedAddress($0.pointee) } }
+
+    public func forEach<E: Error>(_ body: (ResolvedAddress) throws(E) -> Void) throws(E) {
+        var entry = head
+        while let info = entry {
+            try body(ResolvedAddress(info.pointee))
+            entry = info.pointee.ai_next
+        }
+    }
 }
 
 public enum Resolver {
@@ -397,7 +439,7 @@ public enum Resolver {
     @inline(never)
     public static func getaddrinfo(host: UnsafePointer<CChar>?, service: UnsafePointer<CChar>?,
                             family: Int32, socketType: Int32, proto: Int32, flags: Int32)
-        -> Result<[ResolvedAddress], ResolveError>
+        -> Result<AddressInfoList, ResolveError>
     {
         var hints = addrinfo()
         hints.ai_family = family
@@ -410,21 +452,6 @@ public enum Resolver {
             if code == EAI_SYSTEM { return .failure(.system(Errno(errno))) }
             return .failure(.gai(code: code, message: String(cString: gai_strerror(code))))
         }
-        defer { freeaddrinfo(list) }
-        var results: [ResolvedAddress] = []
-        var entry = list
-        while let info = entry?.pointee {
-            var address = SocketAddress()
-            let size = min(Int(info.ai_addrlen), MemoryLayout<sockaddr_storage>.size)
-            withUnsafeMutableBytes(of: &address.storage) { raw in
-                raw.baseAddress!.copyMemory(from: info.ai_addr, byteCount: size)
-            }
-            address.length = socklen_t(size)
-            results.append(ResolvedAddress(
-                family: info.ai_family, socketType: info.ai_socktype, proto: info.ai_protocol,
-                canonicalName: info.ai_canonname.map { String(cString: $0) }, address: address))
-            entry = info.ai_next
-        }
-        return .success(results)
+        return .success(AddressInfoList(list))
     }
 }

@@ -74,7 +74,7 @@ func makeString(_ text: String) -> PyObjectPointer? {
 
 /// Runs `body` with the GIL released: only for code that touches no Python object.
 @inline(__always)
-func withoutGIL<T>(_ body: () -> T) -> T {
+func withoutGIL<T: ~Copyable>(_ body: () -> T) -> T {
     let thread = PyEval_SaveThread()
     let result = body()
     PyEval_RestoreThread(thread)
@@ -129,14 +129,35 @@ func raiseResolveError(_ error: ResolveError) -> PythonError {
 
 /// getaddrinfo without the GIL; a failure raises gaierror (or OSError).
 func resolve(host: UnsafePointer<CChar>?, service: UnsafePointer<CChar>?, family: Int32,
-             socketType: Int32 = 0, proto: Int32 = 0, flags: Int32 = 0) throws(PythonError) -> [ResolvedAddress] {
+             socketType: Int32 = 0, proto: Int32 = 0, flags: Int32 = 0) throws(PythonError) -> AddressInfoList {
     let found = withoutGIL {
         Resolver.getaddrinfo(host: host, service: service, family: family,
                              socketType: socketType, proto: proto, flags: flags)
     }
-    switch found {
+    switch consume found {
     case .success(let results): return results
     case .failure(let error): throw raiseResolveError(error)
+    }
+}
+
+/// Runs `body` with `value` in decimal as C text, from a buffer on the stack
+/// (CPython's PyOS_snprintf into a local array).
+func withDecimalCString<R: ~Copyable, E: Error>(_ value: Int, _ body: (UnsafePointer<CChar>) throws(E) -> R) throws(E) -> R {
+    var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: "-9223372036854775808" and NUL
+    return try withUnsafeMutableBytes(of: &buffer) { (raw) throws(E) -> R in
+        var end = raw.count - 1
+        raw[end] = 0
+        var magnitude = value.magnitude
+        repeat {
+            end -= 1
+            raw[end] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 {
+            end -= 1
+            raw[end] = UInt8(ascii: "-")
+        }
+        return try body((raw.baseAddress! + end).assumingMemoryBound(to: CChar.self))
     }
 }
 

@@ -69,45 +69,54 @@ func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
         // The port as C text: an int in decimal, str, bytes, or NULL for None.
         // Since 3.12 any int's digits go to getaddrinfo(3), which judges them;
         // before, it had to fit a C long.
-        var portText: [CChar]? = nil
+        var portDigits: PyObjectPointer? = nil   // keeps the 3.12+ text alive
+        defer { Py_XDECREF(portDigits) }
+        var service: UnsafePointer<CChar>? = nil
+        var portNumber: Int? = nil
         if shim_long_check_exact(portObject) != 0, Py_Version >= 0x030C_0000 {
-            guard let digits = PyObject_Str(portObject) else { throw PythonError() }
-            defer { Py_DECREF(digits) }
-            guard let utf8 = PyUnicode_AsUTF8(digits) else { throw PythonError() }
-            portText = Array(String(cString: utf8).utf8CString)
+            portDigits = PyObject_Str(portObject)
+            guard let digits = portDigits, let utf8 = PyUnicode_AsUTF8(digits) else { throw PythonError() }
+            service = utf8
         } else if shim_long_check_exact(portObject) != 0 {
             let port = PyLong_AsLong(portObject)
             if port == -1, PyErr_Occurred() != nil { throw PythonError() }
-            portText = Array(String(port).utf8CString)
+            portNumber = port
         } else if shim_unicode_check(portObject) != 0 {
             guard let utf8 = PyUnicode_AsUTF8(portObject) else { throw PythonError() }
-            portText = Array(String(cString: utf8).utf8CString)
+            service = utf8
         } else if shim_bytes_check(portObject) != 0 {
-            portText = Array(String(cString: PyBytes_AS_STRING(portObject)).utf8CString)
+            service = UnsafePointer(PyBytes_AS_STRING(portObject))
         } else if !isNone(portObject) {
             throw raise(PyExc_OSError, "Int or String expected")
         }
         if shim_audit_getaddrinfo(hostObject, portObject, family, type, proto) < 0 { throw PythonError() }
 
         let host = hostBytes.map { UnsafePointer(PyBytes_AS_STRING($0)!) }
-        let entries = try portText.withOptionalCString { service throws(PythonError) in
-            try resolve(host: host, service: service, family: family, socketType: type, proto: proto, flags: flags)
+        let entries: AddressInfoList
+        if let portNumber {
+            entries = try withDecimalCString(portNumber) { (text) throws(PythonError) in
+                try resolve(host: host, service: text, family: family, socketType: type, proto: proto, flags: flags)
+            }
+        } else {
+            entries = try resolve(host: host, service: service, family: family, socketType: type, proto: proto,
+                                  flags: flags)
         }
-        return try makeList(entries) { entry in
-            makeTuple(PyLong_FromLong(Int(entry.family)), PyLong_FromLong(Int(entry.socketType)),
-                      PyLong_FromLong(Int(entry.proto)), makeString(entry.canonicalName ?? ""),
-                      AddressConversion.object(entry.address))
+        guard let list = PyList_New(0) else { throw PythonError() }
+        do throws(PythonError) {
+            try entries.forEach { (entry) throws(PythonError) in
+                guard let item = makeTuple(PyLong_FromLong(Int(entry.family)), PyLong_FromLong(Int(entry.socketType)),
+                                           PyLong_FromLong(Int(entry.proto)),
+                                           entry.canonicalName.map { PyUnicode_FromString($0) } ?? PyUnicode_FromString(""),
+                                           AddressConversion.object(entry.address)) else { throw PythonError() }
+                let appended = PyList_Append(list, item)
+                Py_DECREF(item)
+                if appended < 0 { throw PythonError() }
+            }
+        } catch {
+            Py_DECREF(list)
+            throw error
         }
-    }
-}
-
-extension Optional where Wrapped == [CChar] {
-    /// Runs `body` with the C string, or NULL for nil.
-    func withOptionalCString<R, E: Error>(_ body: (UnsafePointer<CChar>?) throws(E) -> R) throws(E) -> R {
-        switch self {
-        case .none: return try body(nil)
-        case .some(let text): return try text.withUnsafeBufferPointer { (buffer) throws(E) in try body(buffer.baseAddress) }
-        }
+        return list
     }
 }
 

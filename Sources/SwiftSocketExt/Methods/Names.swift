@@ -448,16 +448,15 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
         Py_INCREF(sockaddr)
         try audit("socket.getnameinfo", building: [sockaddr])
 
-        let service = Array(String(port).utf8CString)
-        let results = try service.withUnsafeBufferPointer { (text) throws(PythonError) in
-            try resolve(host: host, service: text.baseAddress, family: AF_UNSPEC,
+        let results = try withDecimalCString(Int(port)) { (text) throws(PythonError) in
+            try resolve(host: host, service: text, family: AF_UNSPEC,
                         socketType: Int32(SOCK_DGRAM.rawValue), flags: AI_NUMERICHOST)
         }
-        guard results.count == 1 else {
+        guard results.count == 1, let only = results.first else {
             throw raise(PyExc_OSError, "sockaddr resolved to multiple addresses")
         }
-        var address = results[0].address
-        switch results[0].family {
+        var address = only.address
+        switch only.family {
         case AF_INET:
             guard count == 2 else { throw raise(PyExc_OSError, "IPv4 sockaddr must be 2 tuple") }
         case AF_INET6:
