@@ -369,3 +369,43 @@ ALARM_AT = 0.2  # seconds until the `alarm` fixture's SIGALRM
 
 class Alarm(Exception):
     """Raised by the `alarm` fixture's handler when asked to."""
+
+
+# ---------------------------------------------------------------- process state
+
+# Syscall numbers of the calls a thread may sleep in, by machine
+# (/proc/<tid>/syscall shows the number of the one a thread sleeps in).
+SLEEPING_SYSCALLS = {
+    "x86_64": {"recvfrom": 45, "sendto": 44, "accept": 43, "accept4": 288,
+               "poll": 7, "connect": 42, "recvmsg": 47, "sendmsg": 46},
+    "aarch64": {"recvfrom": 207, "sendto": 206, "accept": 202, "accept4": 242,
+                "poll": 73, "connect": 203, "recvmsg": 212, "sendmsg": 211},
+}.get(os.uname().machine)
+
+
+def wait_until_in_syscall(thread_id, names, limit_seconds=IO_TIMEOUT):
+    """Waits until the thread with this native id sleeps in one of the named
+    syscalls: only then has it read the socket's fd and entered the call.
+    Returns False (the caller skips) where the syscall numbers are unknown."""
+    if SLEEPING_SYSCALLS is None:
+        return False
+    wanted = {str(SLEEPING_SYSCALLS[name]) for name in names}
+    path = "/proc/self/task/%d/syscall" % thread_id
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        with open(path) as status:
+            if status.read().split()[0] in wanted:
+                return True
+        time.sleep(0.002)
+    raise AssertionError("thread %d never blocked in %s" % (thread_id, "/".join(names)))
+
+
+def fd_count():
+    """Open file descriptors of this process (the listing's own excluded)."""
+    return len(os.listdir("/proc/self/fd")) - 1
+
+
+def rss_bytes():
+    """Resident set size of this process, from /proc/self/statm."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
