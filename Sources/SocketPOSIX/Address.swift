@@ -17,6 +17,7 @@ public struct SocketAddress {
 
     public var family: Int32 { Int32(storage.ss_family) }
 
+    @inlinable
     public func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         withUnsafeBytes(of: storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), length)
@@ -24,6 +25,7 @@ public struct SocketAddress {
     }
 
     /// Lets a syscall write an address here (accept, getsockname, recvfrom).
+    @inlinable
     public mutating func fill<R>(_ body: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> R) -> R {
         length = limit
         return withUnsafeMutableBytes(of: &storage) { raw in
@@ -37,7 +39,8 @@ public struct SocketAddress {
         }
     }
 
-    private func read<T>(as type: T.Type) -> T {
+    @usableFromInline
+    func read<T>(as type: T.Type) -> T {
         withUnsafeBytes(of: storage) { $0.load(as: T.self) }
     }
 
@@ -253,6 +256,7 @@ public struct SocketAddress {
         case other(family: Int32, data: [UInt8])
     }
 
+    @inlinable
     public func decoded() -> Decoded {
         if length == 0 { return .none }
         switch family {
@@ -356,7 +360,7 @@ public enum NumericAddress {
     /// inet_ntop(3) of the packed address at `packed`, into a stack buffer:
     /// `body` gets the text without its NUL (no allocation on this hot path:
     /// every received address goes through it).
-    @inline(never)
+    @inlinable @inline(never)
     public static func withPresentation<R>(family: Int32, of packed: UnsafeRawPointer,
                                     _ body: (UnsafeBufferPointer<CChar>) -> R) -> SyscallResult<R> {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in

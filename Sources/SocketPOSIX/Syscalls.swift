@@ -39,13 +39,13 @@ public typealias SyscallResult<T> = Result<T, Errno>
 
 /// Turns a `-1 and errno` return into a Result. Must be called right after
 /// the syscall, inside its @inline(never) wrapper.
-@inline(__always)
-private func checked<T: BinaryInteger>(_ value: T) -> SyscallResult<T> {
+@inlinable @inline(__always)
+func checked<T: BinaryInteger>(_ value: T) -> SyscallResult<T> {
     value < 0 ? .failure(Errno(errno)) : .success(value)
 }
 
-@inline(__always)
-private func checkedVoid(_ value: Int32) -> SyscallResult<Void> {
+@inlinable @inline(__always)
+func checkedVoid(_ value: Int32) -> SyscallResult<Void> {
     value < 0 ? .failure(Errno(errno)) : .success(())
 }
 
@@ -155,7 +155,7 @@ public enum POSIX {
     }
 
     /// An integer option: C int for most, 64 bits for AF_VSOCK's.
-    @inline(never)
+    @inlinable @inline(never)
     public static func getsockopt<Value: FixedWidthInteger>(_ fd: Int32, level: Int32, option: Int32,
                                                      as type: Value.Type) -> SyscallResult<Value> {
         var value = Value.zero

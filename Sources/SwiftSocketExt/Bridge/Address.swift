@@ -322,16 +322,17 @@ enum AddressConversion {
                         ? "AF_INET address must be a pair (host, port)"
                         : "AF_INET6 address must be a tuple (host, port[, flowinfo[, scopeid]])")
         }
-        let item = { (index: Int) in shim_tuple_get_item(object, index)! }
-        return try withHostName(item(0)) { host throws(PythonError) in
+        // Items by plain calls, not a helper closure: a closure captured by
+        // the one below would be boxed on the heap, once per address.
+        return try withHostName(shim_tuple_get_item(object, 0)!) { host throws(PythonError) in
             let port: Int32
             do {
-                port = try Arguments.int32(item(1))
+                port = try Arguments.int32(shim_tuple_get_item(object, 1)!)
             } catch {
                 throw portError(caller)
             }
-            let flowInfo = count > 2 ? try Arguments.uint32Mask(item(2)) : 0
-            let scopeID = count > 3 ? try Arguments.uint32Mask(item(3)) : 0
+            let flowInfo = count > 2 ? try Arguments.uint32Mask(shim_tuple_get_item(object, 2)!) : 0
+            let scopeID = count > 3 ? try Arguments.uint32Mask(shim_tuple_get_item(object, 3)!) : 0
             let resolved = try resolveHost(host, family: family)
             guard (0...0xffff).contains(port) else {
                 throw raise(PyExc_OverflowError, "\(caller)(): port must be 0-65535.")
