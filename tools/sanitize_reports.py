@@ -56,7 +56,8 @@ def summary_line(lines):
     head = next((line.strip() for line in lines if line.strip() and not line.startswith("=" * 10)), "?")
     frames = [line.strip() for line in lines[1:] if line.startswith("    ")
               and not re.search(r"compiler-rt|vgpreload|libclang_rt", line)]
-    return head + (" | " + frames[0] if frames else "")
+    # Addresses differ from process to process; the kind is the same.
+    return re.sub(r"0x[0-9a-f]+ ", "", head + (" | " + frames[0] if frames else ""))
 
 
 def address_reports(text):
