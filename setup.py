@@ -62,6 +62,19 @@ COMPILING_COMMANDS = {"build", "build_ext", "bdist_wheel", "install", "develop",
 TOOLCHAIN = find_swift() if COMPILING_COMMANDS.intersection(sys.argv[1:]) else None
 
 
+SANITIZERS = ("address", "thread")
+
+
+def sanitizer_from_env():
+    """SWIFTSOCKET_SANITIZE=address|thread builds the extension instrumented
+    (for tools/sanitize.sh); unset or empty, a normal build."""
+    sanitizer = os.environ.get("SWIFTSOCKET_SANITIZE", "")
+    if sanitizer and sanitizer not in SANITIZERS:
+        sys.exit("error: SWIFTSOCKET_SANITIZE=%s: expected one of %s"
+                 % (sanitizer, ", ".join(SANITIZERS)))
+    return sanitizer
+
+
 class SwiftBuildExt(build_ext):
     """build_ext that runs ``swift build`` instead of a C compiler."""
 
@@ -80,7 +93,10 @@ class SwiftBuildExt(build_ext):
         # One build folder per interpreter ABI (cpython-313t-x86_64-linux-gnu,
         # ...): builds for different Python headers never share products.
         abi = sysconfig.get_config_var("EXT_SUFFIX").strip(".").rsplit(".", 1)[0]
-        scratch = os.path.join(ROOT, ".build-python", abi)
+        sanitizer = sanitizer_from_env()
+        # A sanitized build gets its own folder, so it never replaces the
+        # products of the normal build (tools/sanitize.sh).
+        scratch = os.path.join(ROOT, ".build-python", "%s-%s" % (sanitizer, abi) if sanitizer else abi)
         args = [
             "-c", "release",
             "--product", SWIFT_PRODUCT,   # not swiftsocket-limit, the bench's
@@ -90,6 +106,11 @@ class SwiftBuildExt(build_ext):
             "-Xcc", "-D_GNU_SOURCE",
             "-Xswiftc", "-static-stdlib",
         ]
+        if sanitizer:
+            # SwiftPM's option instruments the C shim as well as the Swift
+            # code; the sanitizer runtime is left undefined, to be preloaded
+            # into the (uninstrumented) interpreter.
+            args += ["--sanitize", sanitizer]
 
         built = os.path.join(scratch, "release", "lib%s.so" % SWIFT_PRODUCT)
 
