@@ -256,7 +256,15 @@ public struct SocketAddress {
         case other(family: Int32, data: [UInt8])
     }
 
+    /// The address of an AF_INET socket, read in place (nil for another
+    /// family): the hot families skip building a Decoded.
     @inlinable
+    public var inet4: sockaddr_in? { length != 0 && family == AF_INET ? read(as: sockaddr_in.self) : nil }
+
+    /// The address of an AF_INET6 socket, read in place (nil otherwise).
+    @inlinable
+    public var inet6: sockaddr_in6? { length != 0 && family == AF_INET6 ? read(as: sockaddr_in6.self) : nil }
+
     public func decoded() -> Decoded {
         if length == 0 { return .none }
         switch family {
@@ -363,7 +371,9 @@ public enum NumericAddress {
     @inlinable @inline(never)
     public static func withPresentation<R>(family: Int32, of packed: UnsafeRawPointer,
                                     _ body: (UnsafeBufferPointer<CChar>) -> R) -> SyscallResult<R> {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+        // Word-aligned: CPython's ASCII decoder reads aligned text a word at a time.
+        withUnsafeTemporaryAllocation(byteCount: Int(INET6_ADDRSTRLEN), alignment: 16) { raw in
+            let text = raw.bindMemory(to: CChar.self)
             guard inet_ntop(family, packed, text.baseAddress, socklen_t(text.count)) != nil else {
                 return .failure(Errno(errno))
             }

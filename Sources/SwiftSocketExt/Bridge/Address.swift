@@ -63,6 +63,17 @@ enum AddressConversion {
     /// CPython's makesockaddr: the Python form of an address (`fd` -1: no
     /// interface names).
     static func object(_ address: SocketAddress, fd: Int32 = -1, proto: Int32 = 0) -> PyObjectPointer? {
+        // Every received or looked-up IP address comes here: read in place.
+        if var inet = address.inet4 {
+            return makeTuple(hostText(family: AF_INET, packed: &inet.sin_addr),
+                             PyLong_FromLong(Int(UInt16(bigEndian: inet.sin_port))))
+        }
+        if var inet = address.inet6 {
+            return makeTuple(hostText(family: AF_INET6, packed: &inet.sin6_addr),
+                             PyLong_FromLong(Int(UInt16(bigEndian: inet.sin6_port))),
+                             PyLong_FromUnsignedLong(UInt(UInt32(bigEndian: inet.sin6_flowinfo))),
+                             PyLong_FromUnsignedLong(UInt(inet.sin6_scope_id)))
+        }
         switch address.decoded() {
         case .none:
             return newNone()

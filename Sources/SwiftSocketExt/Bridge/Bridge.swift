@@ -53,11 +53,18 @@ private func packTuple(_ items: UnsafeBufferPointer<PyObjectPointer?>) -> PyObje
     return tuple
 }
 
-// Fixed-arity forms: no array for the common small tuples (addresses).
+// Fixed-arity forms: no array for the common small tuples (addresses); the
+// pair, which every IPv4 address and recvfrom() result is, written out.
 @inline(__always)
 func makeTuple(_ a: PyObjectPointer?, _ b: PyObjectPointer?) -> PyObjectPointer? {
-    var items = (a, b)
-    return withUnsafeBytes(of: &items) { packTuple($0.bindMemory(to: PyObjectPointer?.self)) }
+    guard let first = a, let second = b, let tuple = PyTuple_New(2) else {
+        Py_XDECREF(a)
+        Py_XDECREF(b)
+        return nil
+    }
+    PyTuple_SET_ITEM(tuple, 0, first)
+    PyTuple_SET_ITEM(tuple, 1, second)
+    return tuple
 }
 
 @inline(__always)

@@ -158,12 +158,22 @@ func moduleInit(_ module: PyObjectPointer?) -> Int32 {
 
 /// `_socket.CAPI`: what `_ssl` needs to accept our sockets (socketmodule.h).
 private func makeCAPICapsule(type: PyObjectPointer) -> PyObjectPointer? {
-    // Lives as long as the process, and so does the type it names: the
-    // module is never freed (single-phase init).
     let api = UnsafeMutablePointer<SwiftSocketCAPI>.allocate(capacity: 1)
     Py_INCREF(type)
     api.initialize(to: SwiftSocketCAPI(
         Sock_Type: UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self),
         error: PyExc_OSError, timeout_error: PyExc_TimeoutError))
-    return PyCapsule_New(api, "_socket.CAPI", nil)
+    // Freed with the capsule, as CPython 3.12's capi_destructor does: `_ssl`
+    // copies what it reads, so nothing points into the struct afterwards.
+    guard let capsule = PyCapsule_New(api, "_socket.CAPI", { capsule in
+        guard let api = PyCapsule_GetPointer(capsule, "_socket.CAPI") else { return }
+        let typed = api.assumingMemoryBound(to: SwiftSocketCAPI.self)
+        Py_XDECREF(UnsafeMutableRawPointer(typed.pointee.Sock_Type).assumingMemoryBound(to: PyObject.self))
+        typed.deallocate()
+    }) else {
+        Py_DECREF(type)
+        api.deallocate()
+        return nil
+    }
+    return capsule
 }
