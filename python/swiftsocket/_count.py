@@ -45,6 +45,10 @@ IMPLS = ("stdlib", "swiftsocket")
 # What memcheck counts as an allocation (operator new and strdup call malloc).
 ALLOC_FUNCS = frozenset(("malloc", "calloc", "realloc", "reallocarray", "memalign",
                          "posix_memalign", "aligned_alloc", "valloc", "pvalloc"))
+# Calls made by the allocator itself are part of one allocation: realloc(NULL)
+# calls malloc, posix_memalign with a small alignment calls malloc via
+# _mid_memalign.
+ALLOCATOR_INTERNAL = ("_mid_memalign", "_int_", "__libc_")
 
 NO_VALGRIND = """\
 swiftsocket bench --count: valgrind was not found on PATH.
@@ -59,16 +63,30 @@ class CountError(RuntimeError):
 
 
 def clean_env(allocator):
-    """The worker's environment: fixed hash seed, no start-up switch, and the
-    allocator wanted ("" = the interpreter's default)."""
-    env = dict(os.environ)
-    for var in ("SWIFTSOCKET", "PYTHONMALLOC", "PYTHONDEVMODE", "PYTHONTRACEMALLOC",
-                "PYTHONMALLOCSTATS", "PYTHONSTARTUP", "PYTHONGC"):
-        env.pop(var, None)
-    env["PYTHONHASHSEED"] = "0"
+    """The worker's whole environment: a fixed hash seed and the allocator
+    wanted ("" = the interpreter's default), nothing else. Inherited
+    variables would change the counts: glibc's getenv() walks the whole
+    environment (getnameinfo calls it), and the environment's size shifts
+    the alignment of the stack buffers that memcpy and strlen work on."""
+    env = {"PYTHONHASHSEED": "0"}
     if allocator:
         env["PYTHONMALLOC"] = allocator
     return env
+
+
+def no_aslr_prefix():
+    """`setarch ARCH -R`, when it works: with address randomization on,
+    pointer-keyed hashing and buffer alignment can differ run to run."""
+    setarch = shutil.which("setarch")
+    if setarch:
+        cmd = [setarch, platform.machine(), "-R"]
+        try:
+            if subprocess.run(cmd + ["true"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                return cmd
+        except OSError:
+            pass
+    return []
 
 
 def worker_cmd(impl, n1, n2, names):
@@ -77,9 +95,13 @@ def worker_cmd(impl, n1, n2, names):
             + list(names) + ["--pkg-root", pkg_root])
 
 
+_PREFIX = []
+
+
 def run_valgrind(tool_args, cmd, env, log, timeout):
     try:
-        proc = subprocess.run(["valgrind", "--log-file=" + log] + tool_args + cmd,
+        proc = subprocess.run(_PREFIX + [shutil.which("valgrind"), "--log-file=" + log]
+                              + tool_args + cmd,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=env, stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -124,7 +146,8 @@ def part_totals(path):
             elif line.startswith("cfn="):
                 callee = base(resolve(line[4:].rstrip("\n")))
             elif line.startswith("calls="):
-                if callee in ALLOC_FUNCS and caller not in ALLOC_FUNCS:
+                if (callee in ALLOC_FUNCS and caller not in ALLOC_FUNCS
+                        and not caller.startswith(ALLOCATOR_INTERNAL)):
                     allocs += int(line[6:].split()[0])
             elif line.startswith(("summary:", "totals:")) and instructions is None:
                 instructions = int(line.split()[1])
@@ -213,6 +236,7 @@ def count(args):
         print(NO_VALGRIND, file=sys.stderr)
         return 2
     n1, n2 = args.n
+    _PREFIX[:] = no_aslr_prefix()
     names = [op.name for op in worker_mod.OPS
              if not args.op or any(fnmatch.fnmatchcase(op.name, p) for p in args.op)]
     if not names:
@@ -223,10 +247,11 @@ def count(args):
     free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     print("swiftsocket bench --count: %d operation(s), N1=%d N2=%d (warm-up %d), "
           "%d valgrind job(s) at a time" % (len(names), n1, n2, WARM, args.jobs))
-    print("python %s%s (%s) on %s %s; allocations by %s"
+    print("python %s%s (%s) on %s %s; allocations by %s; address randomization %s"
           % (platform.python_version(), " (free-threaded)" if free_threaded else "",
              sys.executable, platform.system(), platform.machine(),
-             "memcheck" if args.memcheck else "callgrind (PYTHONMALLOC=malloc)"))
+             "memcheck" if args.memcheck else "callgrind (PYTHONMALLOC=malloc)",
+             "off (setarch -R)" if _PREFIX else "on (no working setarch)"))
     print(flush=True)
 
     workdir = args.keep or tempfile.mkdtemp(prefix="swiftsocket-count-")
