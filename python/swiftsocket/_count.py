@@ -221,11 +221,13 @@ def fmt_count(value, places):
 
 
 def verdicts(row):
-    """What fails (CI) and what misses its target, for one complete row."""
+    """What fails (CI) and what misses its target, for one complete row
+    (allocations None: not counted)."""
     fails = []
     if round(row["ratio"], 2) < 1.00:
         fails.append("ratio < 1.00")
-    if round(row["allocs_swiftsocket"], 2) > round(row["allocs_stdlib"], 2):
+    if row["allocs_stdlib"] is not None and \
+            round(row["allocs_swiftsocket"], 2) > round(row["allocs_stdlib"], 2):
         fails.append("more allocs")
     below = round(row["ratio"], 2) < row["target"]
     return fails, below
@@ -245,12 +247,16 @@ def count(args):
     known = read_known(args.known) if args.known else {}
     unknown = sorted(set(known) - set(worker_mod.OPS_BY_NAME))
     free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    # A free-threaded CPython refuses PYTHONMALLOC=malloc (objects must come
+    # from mimalloc), so there only instructions are counted.
+    count_allocs = not free_threaded
     print("swiftsocket bench --count: %d operation(s), N1=%d N2=%d (warm-up %d), "
           "%d valgrind job(s) at a time" % (len(names), n1, n2, WARM, args.jobs))
     print("python %s%s (%s) on %s %s; allocations by %s; address randomization %s"
           % (platform.python_version(), " (free-threaded)" if free_threaded else "",
              sys.executable, platform.system(), platform.machine(),
-             "memcheck" if args.memcheck else "callgrind (PYTHONMALLOC=malloc)",
+             ("memcheck" if args.memcheck else "callgrind (PYTHONMALLOC=malloc)") if count_allocs
+             else "nothing (a free-threaded build has no PYTHONMALLOC=malloc)",
              "off (setarch -R)" if _PREFIX else "on (no working setarch)"))
     print(flush=True)
 
@@ -268,7 +274,9 @@ def count(args):
             for impl in IMPLS:
                 futures[pool.submit(callgrind_job, impl, "instr", names, n1, n2,
                                     workdir, timeout)] = (impl, "instr")
-                if args.memcheck:
+                if not count_allocs:
+                    pass
+                elif args.memcheck:
                     for name in names:
                         futures[pool.submit(memcheck_job, impl, name, n1, n2,
                                             workdir, timeout)] = (impl, "allocs")
@@ -303,7 +311,8 @@ def count(args):
             row["instr_" + impl] = values[(impl, "instr")].get(name)
             row["allocs_" + impl] = values[(impl, "allocs")].get(name)
         complete = all(row[k] is not None for k in
-                       ("instr_stdlib", "instr_swiftsocket", "allocs_stdlib", "allocs_swiftsocket"))
+                       ("instr_stdlib", "instr_swiftsocket")
+                       + (("allocs_stdlib", "allocs_swiftsocket") if count_allocs else ()))
         row["ratio"] = (row["instr_stdlib"] / row["instr_swiftsocket"]
                         if complete and row["instr_swiftsocket"] else None)
         errs = ["%s: %s" % (impl, worker_errors[(impl, name)]) for impl in IMPLS
@@ -329,7 +338,8 @@ def count(args):
                        fmt_count(r["instr_swiftsocket"], 1),
                        "%.2f" % r["ratio"] if r["ratio"] is not None else "-",
                        "%s -> %s" % (fmt_count(r["allocs_stdlib"], 2),
-                                     fmt_count(r["allocs_swiftsocket"], 2)),
+                                     fmt_count(r["allocs_swiftsocket"], 2))
+                       if count_allocs else "n/a",
                        "%.2f" % r["target"], status))
     widths = [max(len(c[i]) for c in cells + [head]) for i in range(len(head))]
     fmt = "  ".join("%-*s" if i in (0, len(head) - 1) else "%*s" for i in range(len(head)))
@@ -377,7 +387,8 @@ def count(args):
         with open(args.json, "w") as fh:
             json.dump({"python": platform.python_version(), "free_threaded": free_threaded,
                        "executable": sys.executable, "n1": n1, "n2": n2, "warm": WARM,
-                       "allocations_by": "memcheck" if args.memcheck else "callgrind",
+                       "allocations_by": ("memcheck" if args.memcheck else "callgrind")
+                       if count_allocs else None,
                        "backends": backends, "seconds": total, "results": rows,
                        "errors": job_errors + ["%s with %s: %s" % (n, i, e)
                                                for (i, n), e in sorted(worker_errors.items())]},
