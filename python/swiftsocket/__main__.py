@@ -250,6 +250,9 @@ def main(argv=None):
     if argv[:1] == ["doctor"]:
         from . import _doctor
         return _doctor.main(argv[1:])
+    if argv[:1] == ["bench"] and "--count" in argv:   # its own options: _count.py
+        from . import _count
+        return _count.main([a for a in argv[1:] if a != "--count"])
     ap = argparse.ArgumentParser(
         prog="python -m swiftsocket",
         epilog="also: python -m swiftsocket run script.py [args...] | run -m module [args...]"
@@ -281,6 +284,9 @@ def main(argv=None):
                     help="the swiftsocket source tree to build swiftsocket-limit from"
                          " (default: the current directory)")
     bp.add_argument("--json", metavar="FILE", help="also write raw results to FILE")
+    bp.add_argument("--count", action="store_true",
+                    help="count instructions and allocations per operation under valgrind "
+                         "instead (options: bench --count --help)")
     bp.add_argument("-v", "--verbose", action="store_true",
                     help="print every measurement as it completes")
     args = ap.parse_args(argv)
