@@ -356,6 +356,32 @@ shim_audit_args(const char *event, PyObject *args)
     return PySys_Audit(event, "O", args);
 }
 
+// The forms below build their argument tuple inside PySys_Audit, which does
+// so only when a hook is installed, as socketmodule.c's calls do.
+int
+shim_audit_none(const char *event)
+{
+    return PySys_Audit(event, NULL);
+}
+
+int
+shim_audit_object(const char *event, PyObject *object)
+{
+    return PySys_Audit(event, "(O)", object);
+}
+
+int
+shim_audit_ss(const char *event, const char *first, const char *second)
+{
+    return PySys_Audit(event, "ss", first, second);
+}
+
+int
+shim_audit_is(const char *event, int first, const char *second)
+{
+    return PySys_Audit(event, "is", first, second);
+}
+
 int
 shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int proto)
 {

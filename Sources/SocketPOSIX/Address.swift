@@ -265,6 +265,24 @@ public struct SocketAddress {
     @inlinable
     public var inet6: sockaddr_in6? { length != 0 && family == AF_INET6 ? read(as: sockaddr_in6.self) : nil }
 
+    /// An AF_UNIX address's name read in place (nil for another family):
+    /// `body` gets a path's bytes up to its NUL, or an abstract name with its
+    /// leading NUL (`abstract` true), with no array in between.
+    @inlinable
+    public func withUnixName<R>(_ body: (UnsafeRawBufferPointer, _ abstract: Bool) -> R) -> R? {
+        guard length != 0, family == AF_UNIX else { return nil }
+        return withUnsafeBytes(of: storage) { raw in
+            let pathLength = max(0, min(Int(length), MemoryLayout<sockaddr_un>.size) - SocketAddress.unixPathOffset)
+            let sunPath = UnsafeRawBufferPointer(rebasing:
+                raw[SocketAddress.unixPathOffset..<(SocketAddress.unixPathOffset + SocketAddress.unixPathCapacity)])
+            if pathLength > 0 && sunPath[0] == 0 {
+                return body(UnsafeRawBufferPointer(rebasing: sunPath[..<pathLength]), true)
+            }
+            let end = sunPath.firstIndex(of: 0) ?? sunPath.count
+            return body(UnsafeRawBufferPointer(rebasing: sunPath[..<end]), false)
+        }
+    }
+
     public func decoded() -> Decoded {
         if length == 0 { return .none }
         switch family {

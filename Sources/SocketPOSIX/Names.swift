@@ -17,14 +17,17 @@ private func bytes(_ text: UnsafePointer<CChar>) -> [UInt8] {
 // MARK: - Host name
 
 public enum HostName {
-    /// gethostname(2) into a 1024-byte buffer, as CPython reads it.
+    /// What CPython reads the name into.
+    public static let bufferSize = 1024
+
+    /// gethostname(2) into the caller's buffer (bufferSize bytes, on its
+    /// stack), NUL-terminated.
     @inline(never)
-    public static func get() -> SyscallResult<[UInt8]> {
-        var buffer = [CChar](repeating: 0, count: 1024)
-        let result = Glibc.gethostname(&buffer, buffer.count - 1)
+    public static func get(into buffer: UnsafeMutableBufferPointer<CChar>) -> SyscallResult<Void> {
+        let result = Glibc.gethostname(buffer.baseAddress!, buffer.count - 1)
         if result < 0 { return .failure(Errno(errno)) }
         buffer[buffer.count - 1] = 0
-        return .success(buffer.withUnsafeBufferPointer { bytes($0.baseAddress!) })
+        return .success(())
     }
 
     /// sethostname(2) with exactly these bytes.
@@ -210,15 +213,16 @@ extension NumericAddress {
     }
 
     public enum Parsed {
-        case address([UInt8])
+        /// The family's first 4 or 16 bytes are the address.
+        case address(in6_addr)
         case invalid
     }
 
-    /// inet_pton(3) into a 16-byte buffer (only the family's first 4 or 16
-    /// bytes are meaningful); errno (EAFNOSUPPORT) for an unknown family.
+    /// inet_pton(3) into a 16-byte value (no array: only the family's first
+    /// 4 or 16 bytes are meaningful); errno (EAFNOSUPPORT) for an unknown family.
     @inline(never)
     public static func pton(family: Int32, _ text: UnsafePointer<CChar>) -> SyscallResult<Parsed> {
-        var packed = [UInt8](repeating: 0, count: MemoryLayout<in6_addr>.size)
+        var packed = in6_addr()
         let result = inet_pton(family, text, &packed)
         if result < 0 { return .failure(Errno(errno)) }
         return .success(result == 0 ? .invalid : .address(packed))
@@ -229,20 +233,24 @@ extension NumericAddress {
 // MARK: - getnameinfo
 
 extension Resolver {
-    /// getnameinfo(3) with NI_MAXHOST/NI_MAXSERV buffers: (host, service).
-    /// Blocks: call it without the GIL.
+    /// The buffer sizes getnameinfo takes (the caller's, on its stack).
+    public static let maximumHostLength = Int(NI_MAXHOST)
+    public static let maximumServiceLength = Int(NI_MAXSERV)
+
+    /// getnameinfo(3) into the caller's host and service buffers, as NUL-
+    /// terminated text. Blocks: call it without the GIL.
     @inline(never)
-    public static func getnameinfo(_ address: SocketAddress, flags: Int32) -> Result<(host: [UInt8], service: [UInt8]), ResolveError> {
-        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+    public static func getnameinfo(_ address: SocketAddress, flags: Int32,
+                                   host: UnsafeMutableBufferPointer<CChar>,
+                                   service: UnsafeMutableBufferPointer<CChar>) -> Result<Void, ResolveError> {
         let code = address.withSockaddr { sockaddr, length in
-            Glibc.getnameinfo(sockaddr, length, &host, socklen_t(host.count), &service, socklen_t(service.count), flags)
+            Glibc.getnameinfo(sockaddr, length, host.baseAddress, socklen_t(host.count),
+                              service.baseAddress, socklen_t(service.count), flags)
         }
         if code != 0 {
             if code == EAI_SYSTEM { return .failure(.system(Errno(errno))) }
             return .failure(.gai(code: code, message: String(cString: gai_strerror(code))))
         }
-        return .success((host.withUnsafeBufferPointer { bytes($0.baseAddress!) },
-                         service.withUnsafeBufferPointer { bytes($0.baseAddress!) }))
+        return .success(())
     }
 }

@@ -86,5 +86,11 @@ int shim_audit_addr(const char *event, PyObject *sock, PyObject *addr);
 int shim_audit_getaddrinfo(PyObject *host, PyObject *port, int family, int type, int proto);
 // PySys_Audit(event, "O", args): `args` is the hooks' argument tuple.
 int shim_audit_args(const char *event, PyObject *args);
+// PySys_Audit(event, NULL), (event, "(O)", object), (event, "ss", ...) and
+// (event, "is", ...): the tuple is built only if a hook wants it.
+int shim_audit_none(const char *event);
+int shim_audit_object(const char *event, PyObject *object);
+int shim_audit_ss(const char *event, const char *first, const char *second);
+int shim_audit_is(const char *event, int first, const char *second);
 
 #endif

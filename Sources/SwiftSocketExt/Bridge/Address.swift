@@ -74,6 +74,14 @@ enum AddressConversion {
                              PyLong_FromUnsignedLong(UInt(UInt32(bigEndian: inet.sin6_flowinfo))),
                              PyLong_FromUnsignedLong(UInt(inet.sin6_scope_id)))
         }
+        if let name = address.withUnixName({ (name, abstract) -> PyObjectPointer? in
+            let text = name.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(bitPattern: 1)!
+            return abstract
+                ? PyBytes_FromStringAndSize(text.assumingMemoryBound(to: CChar.self), name.count)
+                : PyUnicode_DecodeFSDefaultAndSize(text.assumingMemoryBound(to: CChar.self), name.count)
+        }) {
+            return name
+        }
         switch address.decoded() {
         case .none:
             return newNone()

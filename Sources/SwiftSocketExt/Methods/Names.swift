@@ -11,24 +11,16 @@ import Glibc
 // MARK: - Bridge helpers for these functions
 
 
-/// PySys_Audit(event, "O", args) with a ready argument tuple.
+/// Raises if an audit hook refused the event (a shim_audit_* result).
 @inline(__always)
-private func audit(_ event: String, _ args: PyObjectPointer?) throws(PythonError) {
-    if shim_audit_args(event, args) < 0 { throw PythonError() }
+private func audited(_ status: Int32) throws(PythonError) {
+    if status < 0 { throw PythonError() }
 }
 
-/// PySys_Audit(event, "(O...)") over new references (nil becomes None, as
-/// Py_BuildValue's "s" does for NULL); the references are consumed.
-private func audit(_ event: String, building items: [PyObjectPointer?]) throws(PythonError) {
-    guard let tuple = PyTuple_New(items.count) else {
-        items.forEach { Py_XDECREF($0) }
-        throw PythonError()
-    }
-    defer { Py_DECREF(tuple) }
-    for (index, item) in items.enumerated() {
-        PyTuple_SET_ITEM(tuple, index, item ?? newNone())
-    }
-    try audit(event, tuple)
+/// An audit event's name as C text, with no conversion.
+@inline(__always)
+private func eventName(_ event: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(event.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 /// str from bytes with strict UTF-8, as PyUnicode_FromString decodes C strings.
@@ -268,7 +260,7 @@ func moduleInetPton(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
             case AF_INET6: size = MemoryLayout<in6_addr>.size
             default: throw raise(PyExc_OSError, "unknown address family")
             }
-            return packed.withUnsafeBytes { makeBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(size))) }
+            return withUnsafeBytes(of: packed) { makeBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(size))) }
         }
     }
 }
@@ -300,8 +292,13 @@ func moduleInetNtop(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
 @_cdecl("swsock_gethostname")
 func moduleGethostname(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        try audit("socket.gethostname", building: [])
-        return decodeFilesystem(try check(withoutGIL { HostName.get() }))
+        try audited(shim_audit_none(eventName("socket.gethostname")))
+        // On the stack and not zero-filled, as CPython's char buf[1024].
+        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: HostName.bufferSize) {
+            (buffer) throws(PythonError) in
+            try check(withoutGIL { HostName.get(into: buffer) })
+            return PyUnicode_DecodeFSDefault(buffer.baseAddress)
+        }
     }
 }
 
@@ -320,8 +317,7 @@ func moduleSethostname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
             name = try Arguments.filesystemBytes(argument)
         }
         defer { Py_DECREF(name) }
-        Py_INCREF(name)
-        try audit("socket.sethostname", building: [name])
+        try audited(shim_audit_object(eventName("socket.sethostname"), name))
         try withBuffer(name, writable: false, function: "sethostname", argument: 1) { bytes throws(PythonError) in
             try check(HostName.set(UnsafeRawBufferPointer(bytes)))
         }
@@ -336,7 +332,7 @@ func moduleGethostbyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyname", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyname", argument: 1) { name throws(PythonError) in
-            try audit("socket.gethostbyname", tuple)
+            try audited(shim_audit_args(eventName("socket.gethostbyname"), tuple))
             let address = try AddressConversion.resolveHost(name, family: AF_INET)
             return try presentation(family: AF_INET, address.ipv4Address)
         }
@@ -384,7 +380,7 @@ func moduleGethostbynameEx(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> Py
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyname_ex", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyname_ex", argument: 1) { name throws(PythonError) in
-            try audit("socket.gethostbyname", tuple)
+            try audited(shim_audit_args(eventName("socket.gethostbyname"), tuple))
             let address = try AddressConversion.resolveHost(name, family: AF_INET)
             let found = withoutGIL { HostDatabase.byName(name) }
             return try hostEntryObject(found, family: address.family)
@@ -400,7 +396,7 @@ func moduleGethostbyaddr(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyaddr", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyaddr", argument: 1) { name throws(PythonError) in
-            try audit("socket.gethostbyaddr", tuple)
+            try audited(shim_audit_args(eventName("socket.gethostbyaddr"), tuple))
             let address = try AddressConversion.resolveHost(name, family: AF_UNSPEC)
             let family = address.family
             let found: Result<HostEntry, HostError>
@@ -445,8 +441,7 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
         guard flowInfo <= 0xfffff else {
             throw raise(PyExc_OverflowError, "getnameinfo(): flowinfo must be 0-1048575.")
         }
-        Py_INCREF(sockaddr)
-        try audit("socket.getnameinfo", building: [sockaddr])
+        try audited(shim_audit_object(eventName("socket.getnameinfo"), sockaddr))
 
         let results = try withDecimalCString(Int(port)) { (text) throws(PythonError) in
             try resolve(host: host, service: text, family: AF_UNSPEC,
@@ -468,10 +463,21 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
         default:
             break
         }
-        let names = withoutGIL { Resolver.getnameinfo(address, flags: flags) }
-        switch names {
-        case .failure(let error): throw raiseResolveError(error)
-        case .success(let (hostName, serviceName)): return makeTuple(decodeUTF8(hostName), decodeUTF8(serviceName))
+        // Py_BuildValue("ss"): both strict UTF-8, from buffers on the stack.
+        // NI_MAXHOST and NI_MAXSERV bytes on the stack (withUnsafeTemporaryAllocation
+        // would go to the heap for more than 1 KiB).
+        var hostStorage = InlineArray<1025, CChar>(repeating: 0)
+        var serviceStorage = InlineArray<32, CChar>(repeating: 0)
+        precondition(hostStorage.count == Resolver.maximumHostLength && serviceStorage.count == Resolver.maximumServiceLength)
+        return try withUnsafeMutableBytes(of: &hostStorage) { (hostRaw) throws(PythonError) in
+            try withUnsafeMutableBytes(of: &serviceStorage) { (serviceRaw) throws(PythonError) in
+                let hostName = hostRaw.bindMemory(to: CChar.self), serviceName = serviceRaw.bindMemory(to: CChar.self)
+                let found = withoutGIL {
+                    Resolver.getnameinfo(address, flags: flags, host: hostName, service: serviceName)
+                }
+                if case .failure(let error) = found { throw raiseResolveError(error) }
+                return makeTuple(PyUnicode_FromString(hostName.baseAddress!), PyUnicode_FromString(serviceName.baseAddress!))
+            }
         }
     }
 }
@@ -486,7 +492,7 @@ func moduleGetservbyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
         try Arguments.checkCount("getservbyname", nargs, min: 1, max: 2)
         let name = try Arguments.string(args![0]!, function: "getservbyname", argument: 1)
         let proto = nargs > 1 ? try Arguments.string(args![1]!, function: "getservbyname", argument: 2) : nil
-        try audit("socket.getservbyname", building: [PyUnicode_FromString(name), proto.map { PyUnicode_FromString($0) }])
+        try audited(shim_audit_ss(eventName("socket.getservbyname"), name, proto))
         guard let port = withoutGIL({ ServiceDatabase.port(service: name, proto: proto) }) else {
             throw raise(PyExc_OSError, "service/proto not found")
         }
@@ -505,7 +511,7 @@ func moduleGetservbyport(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
         guard (0...0xffff).contains(port) else {
             throw raise(PyExc_OverflowError, "getservbyport: port must be 0-65535.")
         }
-        try audit("socket.getservbyport", building: [PyLong_FromLong(Int(port)), proto.map { PyUnicode_FromString($0) }])
+        try audited(shim_audit_is(eventName("socket.getservbyport"), port, proto))
         guard let name = withoutGIL({ ServiceDatabase.name(port: UInt16(port), proto: proto) }) else {
             throw raise(PyExc_OSError, "port/proto not found")
         }
