@@ -121,7 +121,7 @@ public enum ControlMessages {
 
     /// Lays `messages` out in `buffer`, which must be zero-filled and exactly
     /// the sum of their CMSG_SPACE sizes.
-    public static func encode(_ messages: [Outgoing], into buffer: UnsafeMutableRawBufferPointer) {
+    public static func encode(_ messages: UnsafeBufferPointer<Outgoing>, into buffer: UnsafeMutableRawBufferPointer) {
         var offset = 0
         for message in messages {
             buffer.storeBytes(of: UInt(length(message.data.count)!), toByteOffset: offset + lengthOffset, as: UInt.self)

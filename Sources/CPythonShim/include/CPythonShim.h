@@ -68,6 +68,9 @@ static inline int shim_tuple_check(PyObject *o) { return PyTuple_Check(o); }
 static inline PyObject *shim_tuple_get_item(PyObject *t, Py_ssize_t i) { return PyTuple_GET_ITEM(t, i); }
 // A METH_VARARGS call's tuple as METH_FASTCALL arguments (borrowed).
 static inline PyObject *const *shim_tuple_items(PyObject *t) { return ((PyTupleObject *)t)->ob_item; }
+// PySequence_Fast_GET_SIZE and PySequence_Fast_GET_ITEM (a borrowed reference).
+static inline Py_ssize_t shim_sequence_fast_size(PyObject *o) { return PySequence_Fast_GET_SIZE(o); }
+static inline PyObject *shim_sequence_fast_item(PyObject *o, Py_ssize_t i) { return PySequence_Fast_GET_ITEM(o, i); }
 static inline const char *shim_type_name(PyObject *o) { return Py_TYPE(o)->tp_name; }
 
 // PyErr_ResourceWarning is variadic: warn "unclosed <socket ...>" with the

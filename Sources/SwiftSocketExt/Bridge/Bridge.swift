@@ -249,7 +249,7 @@ private func acquireBuffer(_ object: PyObjectPointer, _ view: UnsafeMutablePoint
 /// iovecs), acquired one by one; see withBuffers.
 struct BufferList {
     fileprivate let views: UnsafeMutablePointer<Py_buffer>
-    fileprivate let capacity: Int
+    let capacity: Int
     fileprivate(set) var count = 0
 
     /// Acquires `object`'s buffer like withBuffer, held until withBuffers returns.
@@ -266,13 +266,15 @@ struct BufferList {
 
 /// Runs `body` with room for `capacity` buffers; every buffer it acquires is
 /// released afterwards, however `body` ends.
+/// The views are on the stack for up to a dozen buffers (1 KiB).
 func withBuffers<R>(capacity: Int, _ body: (inout BufferList) throws(PythonError) -> R) throws(PythonError) -> R {
-    var list = BufferList(views: .allocate(capacity: max(capacity, 1)), capacity: capacity)
-    defer {
-        for index in 0..<list.count { PyBuffer_Release(list.views + index) }
-        list.views.deallocate()
+    try withUnsafeTemporaryAllocation(of: Py_buffer.self, capacity: max(capacity, 1)) { (views) throws(PythonError) in
+        var list = BufferList(views: views.baseAddress!, capacity: capacity)
+        defer {
+            for index in 0..<list.count { PyBuffer_Release(list.views + index) }
+        }
+        return try body(&list)
     }
-    return try body(&list)
 }
 
 /// "argument 2" in getargs' messages; "argument" alone (nil) for the only

@@ -10,41 +10,45 @@ import Glibc
 
 // MARK: - Sequences
 
-/// PySequence_Fast(object, message) as owned references to its items.
-private func sequenceItems(_ object: PyObjectPointer, _ message: String) throws(PythonError) -> [PyObjectPointer] {
-    guard let fast = PySequence_Fast(object, message) else { throw PythonError() }
+/// Runs `body` with PySequence_Fast(object, message): the object itself if a
+/// list or tuple, else a new list of its items.
+private func withFastSequence<R>(_ object: PyObjectPointer, _ message: StaticString,
+                                 _ body: (PyObjectPointer) throws(PythonError) -> R) throws(PythonError) -> R {
+    let text = UnsafeRawPointer(message.utf8Start).assumingMemoryBound(to: CChar.self)
+    guard let fast = PySequence_Fast(object, text) else { throw PythonError() }
     defer { Py_DECREF(fast) }
-    let count = PySequence_Size(fast)
-    if count < 0 { throw PythonError() }
-    var items: [PyObjectPointer] = []
-    items.reserveCapacity(count)
-    for index in 0..<count {
-        guard let item = PySequence_GetItem(fast, index) else {
-            items.forEach { Py_DECREF($0) }
-            throw PythonError()
-        }
-        items.append(item)
+    return try body(fast)
+}
+
+/// Calls `body` with the first `limit` items of a PySequence_Fast result in
+/// turn, each held by a new reference for the call, the size read afresh
+/// each time: a buffer export the body runs may change a list under it.
+private func forEachItem(_ fast: PyObjectPointer, upTo limit: Int,
+                         _ body: (PyObjectPointer) throws(PythonError) -> Void) throws(PythonError) {
+    var index = 0
+    while index < min(limit, shim_sequence_fast_size(fast)), let item = shim_sequence_fast_item(fast, index) {
+        Py_INCREF(item)
+        defer { Py_DECREF(item) }
+        try body(item)
+        index += 1
     }
-    return items
 }
 
-/// Runs `body` over the items of `object` (PySequence_Fast), releasing them afterwards.
-private func withSequenceItems<R>(_ object: PyObjectPointer, _ message: String,
-                                  _ body: ([PyObjectPointer]) throws(PythonError) -> R) throws(PythonError) -> R {
-    let items = try sequenceItems(object, message)
-    defer { items.forEach { Py_DECREF($0) } }
-    return try body(items)
-}
-
-/// iovecs over `buffers`, for the duration of `body`.
-private func withIOVectors<R>(_ buffers: [UnsafeMutableRawBufferPointer],
+/// Acquires the buffer of each item of `fast` (up to the buffer list's
+/// capacity) and runs `body` with iovecs over them, on the stack for up to
+/// 64 buffers.
+private func withIOVectors<R>(over fast: PyObjectPointer, _ buffers: inout BufferList, writable: Bool,
+                              message: StaticString,
                               _ body: (UnsafeMutableBufferPointer<iovec>) throws(PythonError) -> R) throws(PythonError) -> R {
-    let vectors = UnsafeMutableBufferPointer<iovec>.allocate(capacity: max(buffers.count, 1))
-    defer { vectors.deallocate() }
-    for (index, buffer) in buffers.enumerated() {
-        vectors[index] = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+    try withUnsafeTemporaryAllocation(of: iovec.self, capacity: max(buffers.capacity, 1)) { (vectors) throws(PythonError) in
+        var count = 0
+        try forEachItem(fast, upTo: buffers.capacity) { (item) throws(PythonError) in
+            let buffer = try buffers.append(item, writable: writable) { _ in "\(message)" }
+            (vectors.baseAddress! + count).initialize(to: iovec(iov_base: buffer.baseAddress, iov_len: buffer.count))
+            count += 1
+        }
+        return try body(UnsafeMutableBufferPointer(rebasing: vectors[0..<count]))
     }
-    return try body(UnsafeMutableBufferPointer(rebasing: vectors[0..<buffers.count]))
 }
 
 // MARK: - Sending
@@ -84,6 +88,43 @@ private func ancillaryItem(_ item: PyObjectPointer, into buffers: inout BufferLi
     return ControlMessages.Outgoing(level: level, type: type, data: UnsafeRawBufferPointer(data))
 }
 
+/// Runs `body` with sendmsg's ancillary data items (an iterable of (level,
+/// type, bytes-like)) laid out as control messages, in a buffer on the stack
+/// up to 1 KiB; an empty buffer when there are none.
+private func withControlMessages<R>(_ object: PyObjectPointer?,
+                                    _ body: (UnsafeMutableRawBufferPointer) throws(PythonError) -> R) throws(PythonError) -> R {
+    guard let object else { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+    return try withFastSequence(object, "sendmsg() argument 2 must be an iterable") { (sequence) throws(PythonError) in
+        let capacity = shim_sequence_fast_size(sequence)
+        return try withBuffers(capacity: capacity) { (buffers) throws(PythonError) in
+            try withUnsafeTemporaryAllocation(of: ControlMessages.Outgoing.self, capacity: max(capacity, 1)) {
+                (messages) throws(PythonError) in
+                var count = 0
+                var controlLength = 0
+                try forEachItem(sequence, upTo: capacity) { (item) throws(PythonError) in
+                    let message = try ancillaryItem(item, into: &buffers)
+                    (messages.baseAddress! + count).initialize(to: message)
+                    count += 1
+                    guard let space = ControlMessages.space(message.data.count) else {
+                        throw raise(PyExc_OSError, "ancillary data item too large")
+                    }
+                    controlLength += space
+                    if controlLength > ControlMessages.sizeLimit {
+                        throw raise(PyExc_OSError, "too much ancillary data")
+                    }
+                }
+                if controlLength == 0 { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+                return try withUnsafeTemporaryAllocation(byteCount: controlLength, alignment: MemoryLayout<Int>.alignment) {
+                    (control) throws(PythonError) in
+                    control.initializeMemory(as: UInt8.self, repeating: 0)
+                    ControlMessages.encode(UnsafeBufferPointer(rebasing: messages[0..<count]), into: control)
+                    return try body(control)
+                }
+            }
+        }
+    }
+}
+
 /// `sendmsg(buffers[, ancdata[, flags[, address]]]) -> count sent`
 @_cdecl("swsock_sendmsg")
 func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
@@ -97,41 +138,18 @@ func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
             ? nil : try AddressConversion.parse(addressObject, for: socket, caller: "sendmsg")
         if shim_audit_addr("socket.sendmsg", object, addressObject) < 0 { throw PythonError() }
 
-        let dataItems = try sequenceItems(args![0]!, "sendmsg() argument 1 must be an iterable")
-        defer { dataItems.forEach { Py_DECREF($0) } }
-        if dataItems.count > Int(Int32.max) { throw raise(PyExc_OSError, "sendmsg() argument 1 is too long") }
-        return try withBuffers(capacity: dataItems.count) { dataBuffers throws(PythonError) in
-            var data: [UnsafeMutableRawBufferPointer] = []
-            for item in dataItems {
-                data.append(try dataBuffers.append(item, writable: false) { _ in
-                    "sendmsg() argument 1 must be an iterable of bytes-like objects"
-                })
-            }
-            let ancillaryItems = nargs > 1 ? try sequenceItems(args![1]!, "sendmsg() argument 2 must be an iterable") : []
-            defer { ancillaryItems.forEach { Py_DECREF($0) } }
-            return try withBuffers(capacity: ancillaryItems.count) { ancillaryBuffers throws(PythonError) in
-                var messages: [ControlMessages.Outgoing] = []
-                var controlLength = 0
-                for item in ancillaryItems {
-                    let message = try ancillaryItem(item, into: &ancillaryBuffers)
-                    messages.append(message)
-                    guard let space = ControlMessages.space(message.data.count) else {
-                        throw raise(PyExc_OSError, "ancillary data item too large")
+        return try withFastSequence(args![0]!, "sendmsg() argument 1 must be an iterable") { (data) throws(PythonError) in
+            let count = shim_sequence_fast_size(data)
+            if count > Int(Int32.max) { throw raise(PyExc_OSError, "sendmsg() argument 1 is too long") }
+            return try withBuffers(capacity: count) { (buffers) throws(PythonError) in
+                try withIOVectors(over: data, &buffers, writable: false,
+                                  message: "sendmsg() argument 1 must be an iterable of bytes-like objects") {
+                    (vectors) throws(PythonError) in
+                    try withControlMessages(nargs > 1 ? args![1]! : nil) { (control) throws(PythonError) in
+                        newInt(try sockCall(socket, .writable, timeout: socket.timeout, flags: flags) { fd, flags in
+                            POSIX.sendmsg(fd, vectors, control: control, to: address, flags: flags)
+                        }.orRaise())
                     }
-                    controlLength += space
-                    if controlLength > ControlMessages.sizeLimit {
-                        throw raise(PyExc_OSError, "too much ancillary data")
-                    }
-                }
-                let control = UnsafeMutableRawBufferPointer.allocate(byteCount: controlLength,
-                                                                     alignment: MemoryLayout<Int>.alignment)
-                defer { control.deallocate() }
-                control.initializeMemory(as: UInt8.self, repeating: 0)
-                ControlMessages.encode(messages, into: control)
-                return try withIOVectors(data) { vectors throws(PythonError) in
-                    newInt(try sockCall(socket, .writable, timeout: socket.timeout, flags: flags) { fd, flags in
-                        POSIX.sendmsg(fd, vectors, control: control, to: address, flags: flags)
-                    }.orRaise())
                 }
             }
         }
@@ -152,8 +170,16 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
     if controlSize < 0 || controlSize > ControlMessages.sizeLimit {
         throw raise(PyExc_ValueError, "invalid ancillary data buffer length")
     }
-    let control = UnsafeMutableRawBufferPointer.allocate(byteCount: controlSize, alignment: MemoryLayout<Int>.alignment)
-    defer { control.deallocate() }
+    // On the stack up to 1 KiB (CPython mallocs it).
+    return try withUnsafeTemporaryAllocation(byteCount: controlSize, alignment: MemoryLayout<Int>.alignment) {
+        (control) throws(PythonError) in
+        try receiveMessage(socket, vectors, flags: flags, control: control, peer: &peer, makeValue)
+    }
+}
+
+private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBufferPointer<iovec>, flags: Int32,
+                            control: UnsafeMutableRawBufferPointer, peer: inout SocketAddress,
+                            _ makeValue: (Int) -> PyObjectPointer?) throws(PythonError) -> PyObjectPointer {
     let received = try sockCall(socket, .readable, timeout: socket.timeout, flags: flags) { fd, flags in
         POSIX.recvmsg(fd, vectors, control: control, flags: flags, from: &peer)
     }.orRaise()
@@ -205,9 +231,10 @@ func socketRecvmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
         var data = PyBytes_FromStringAndSize(nil, size)
         guard let bytes = data else { throw PythonError() }
         defer { Py_XDECREF(data) }
-        let buffer = UnsafeMutableRawBufferPointer(start: PyBytes_AS_STRING(bytes), count: size)
-        return try withIOVectors([buffer]) { vectors throws(PythonError) in
-            try receiveMessage(asSocket(object), vectors, flags: flags, controlSize: controlSize) { received in
+        var vector = iovec(iov_base: PyBytes_AS_STRING(bytes), iov_len: size)
+        return try withUnsafeMutablePointer(to: &vector) { (vector) throws(PythonError) in
+            try receiveMessage(asSocket(object), UnsafeMutableBufferPointer(start: vector, count: 1), flags: flags,
+                               controlSize: controlSize) { received in
                 // On failure _PyBytes_Resize releases the bytes and sets data to nil.
                 if received < size { _ = _PyBytes_Resize(&data, received) }
                 Py_XINCREF(data)
@@ -225,16 +252,13 @@ func socketRecvmsgInto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) ->
         try Arguments.checkCount("recvmsg_into", nargs, min: 1, max: 3)
         let controlSize = nargs > 1 ? try Arguments.ssize(args![1]!) : 0
         let flags = nargs > 2 ? try Arguments.int32(args![2]!) : 0
-        return try withSequenceItems(args![0]!, "recvmsg_into() argument 1 must be an iterable") { items throws(PythonError) in
-            if items.count > Int(Int32.max) { throw raise(PyExc_OSError, "recvmsg_into() argument 1 is too long") }
-            return try withBuffers(capacity: items.count) { buffers throws(PythonError) in
-                var targets: [UnsafeMutableRawBufferPointer] = []
-                for item in items {
-                    targets.append(try buffers.append(item, writable: true) { _ in
-                        "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers"
-                    })
-                }
-                return try withIOVectors(targets) { vectors throws(PythonError) in
+        return try withFastSequence(args![0]!, "recvmsg_into() argument 1 must be an iterable") { (targets) throws(PythonError) in
+            let count = shim_sequence_fast_size(targets)
+            if count > Int(Int32.max) { throw raise(PyExc_OSError, "recvmsg_into() argument 1 is too long") }
+            return try withBuffers(capacity: count) { (buffers) throws(PythonError) in
+                try withIOVectors(over: targets, &buffers, writable: true,
+                                  message: "recvmsg_into() argument 1 must be an iterable of single-segment read-write buffers") {
+                    (vectors) throws(PythonError) in
                     try receiveMessage(asSocket(object), vectors, flags: flags, controlSize: controlSize) { received in
                         newInt(received)
                     }
