@@ -64,6 +64,7 @@ enum Arguments {
 
     /// PyLong_AsInt (3.11's _PyLong_AsInt): a C int through __index__, for
     /// METH_O integer arguments.
+    @inline(__always)   // three per socket(): a call each cost more than the conversion
     static func exactInt32(_ object: PyObjectPointer) throws(PythonError) -> Int32 {
         var overflow: Int32 = 0
         let value = PyLong_AsLongAndOverflow(object, &overflow)
@@ -77,8 +78,25 @@ enum Arguments {
     /// Unpacks METH_FASTCALL|METH_KEYWORDS arguments the way
     /// PyArg_ParseTupleAndKeywords does for `names` (all positional-or-keyword,
     /// the first `required` of them required). Missing optional ones are nil.
-    static func unpack(_ function: StaticString, names: [StaticString], required: Int,
+    /// `names` is only made when keywords are given or the call is wrong:
+    /// the common, positional call needs only their `count`.
+    @inline(__always)
+    static func unpack(_ function: StaticString, names: @autoclosure () -> [StaticString], count: Int, required: Int,
                        _ args: FastArgs, _ nargs: Int, _ kwnames: PyObjectPointer?) throws(PythonError)
+        -> ArgumentValues
+    {
+        assert(names().count == count)
+        if kwnames == nil, nargs >= required, nargs <= count {
+            var values = ArgumentValues()
+            for index in 0..<nargs { values[index] = args![index] }
+            return values
+        }
+        return try matchKeywords(function, names: names(), required: required, args, nargs, kwnames)
+    }
+
+    @inline(never)
+    private static func matchKeywords(_ function: StaticString, names: [StaticString], required: Int,
+                                      _ args: FastArgs, _ nargs: Int, _ kwnames: PyObjectPointer?) throws(PythonError)
         -> ArgumentValues
     {
         let keywordCount = kwnames.map { PyTuple_GET_SIZE($0) } ?? 0
@@ -103,15 +121,23 @@ enum Arguments {
     }
 
     /// The same for tp_init's (args tuple, kwargs dict).
-    static func unpack(_ function: StaticString, names: [StaticString], required: Int,
+    @inline(__always)
+    static func unpack(_ function: StaticString, names: @autoclosure () -> [StaticString], count: Int, required: Int,
                        tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> ArgumentValues {
+        assert(names().count == count)
         let positionalCount = tuple.map { PyTuple_GET_SIZE($0) } ?? 0
-        if dict == nil, positionalCount >= required, positionalCount <= names.count {
+        if dict == nil, positionalCount >= required, positionalCount <= count {
             // The common call, all positional (socket.py's): nothing to match.
             var values = ArgumentValues()
             for index in 0..<positionalCount { values[index] = shim_tuple_get_item(tuple, index) }
             return values
         }
+        return try matchKeywords(function, names: names(), required: required, tuple: tuple, dict: dict)
+    }
+
+    @inline(never)
+    private static func matchKeywords(_ function: StaticString, names: [StaticString], required: Int,
+                                      tuple: PyObjectPointer?, dict: PyObjectPointer?) throws(PythonError) -> ArgumentValues {
         var position = 0
         let values = assign(names, required, positionalCount: tuple.map { PyTuple_GET_SIZE($0) } ?? 0,
                             { shim_tuple_get_item(tuple, $0)! },

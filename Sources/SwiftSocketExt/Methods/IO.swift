@@ -184,7 +184,7 @@ func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
 func socketRecvInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                     _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let values = try Arguments.unpack("recv_into", names: ["buffer", "nbytes", "flags"], required: 1,
+        let values = try Arguments.unpack("recv_into", names: ["buffer", "nbytes", "flags"], count: 3, required: 1,
                                           args, nargs, kwnames)
         return try withBuffer(values[0]!, writable: true, function: "recv_into", argument: 1) { buffer throws(PythonError) in
             let requested = try values[1].map(Arguments.ssize) ?? 0
@@ -219,7 +219,7 @@ func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) 
 func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                         _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
-        let values = try Arguments.unpack("recvfrom_into", names: ["buffer", "nbytes", "flags"], required: 1,
+        let values = try Arguments.unpack("recvfrom_into", names: ["buffer", "nbytes", "flags"], count: 3, required: 1,
                                           args, nargs, kwnames)
         return try withBuffer(values[0]!, writable: true, function: "recvfrom_into", argument: 1) { buffer throws(PythonError) in
             let requested = try values[1].map(Arguments.ssize) ?? 0

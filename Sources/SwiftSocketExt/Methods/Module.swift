@@ -47,7 +47,7 @@ func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                        _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
     pyCall { () throws(PythonError) in
         let values = try Arguments.unpack("getaddrinfo", names: ["host", "port", "family", "type", "proto", "flags"],
-                                          required: 2, args, nargs, kwnames)
+                                          count: 6, required: 2, args, nargs, kwnames)
         let hostObject = values[0]!, portObject = values[1]!
         let family = try values[2].map(Arguments.int32) ?? AF_UNSPEC
         let type = try values[3].map(Arguments.int32) ?? 0

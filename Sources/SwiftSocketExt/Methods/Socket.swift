@@ -17,7 +17,7 @@ func socketNew(_ type: UnsafeMutablePointer<PyTypeObject>?, _ args: PyObjectPoin
 @_cdecl("swsock_init")
 func socketInit(_ object: PyObjectPointer?, _ args: PyObjectPointer?, _ kwargs: PyObjectPointer?) -> Int32 {
     do {
-        let values = try Arguments.unpack("socket", names: ["family", "type", "proto", "fileno"],
+        let values = try Arguments.unpack("socket", names: ["family", "type", "proto", "fileno"], count: 4,
                                           required: 0, tuple: args, dict: kwargs)
         var family = try values[0].map(Arguments.exactInt32) ?? -1
         var type = try values[1].map(Arguments.exactInt32) ?? -1
