@@ -143,6 +143,19 @@ def accept_one(socket, ls, nodelay):
     return conn
 
 
+def start_busy_thread(stop):
+    """A Python thread that computes until `stop` is set: an app's worker
+    thread, which every GIL release may hand the GIL to."""
+    def compute():
+        x = 0
+        while not stop.is_set():
+            for _ in range(1000):
+                x += 1
+    worker = threading.Thread(target=compute, daemon=True)
+    worker.start()
+    return worker
+
+
 # --------------------------------------------------------------------------
 # workloads: each returns (operations, seconds, unit, extra)
 
@@ -238,7 +251,6 @@ def _pingpong_event_loop(socket, duration, busy_thread):
     Python thread in this process computes meanwhile (an app with a worker
     thread): every GIL release then risks a handoff to it."""
     import select
-    import threading
 
     ls, addr = tcp_listener(socket)
     pid = fork_peer(lambda: _echo(socket, ls, True, None), duration + 30)
@@ -269,13 +281,7 @@ def _pingpong_event_loop(socket, duration, busy_thread):
             raise RuntimeError("no echo after 1000 wake-ups")
 
         if busy_thread:
-            def compute():
-                x = 0
-                while not stop.is_set():
-                    for _ in range(1000):
-                        x += 1
-            worker = threading.Thread(target=compute, daemon=True)
-            worker.start()
+            worker = start_busy_thread(stop)
 
         end = clock() + WARMUP_SECONDS
         while clock() < end:
@@ -545,13 +551,7 @@ def _asyncio_echo(socket, duration, busy_thread):
         await server.wait_closed()
 
     if busy_thread:
-        def compute():
-            x = 0
-            while not stop.is_set():
-                for _ in range(1000):
-                    x += 1
-        worker = threading.Thread(target=compute, daemon=True)
-        worker.start()
+        worker = start_busy_thread(stop)
     try:
         asyncio.run(main())
     finally:
