@@ -25,6 +25,7 @@ Each run prints a summary line (visible with -s).
 import json
 import os
 import subprocess
+import sysconfig
 import sys
 
 import pytest
@@ -39,6 +40,12 @@ TOTAL_BYTES = int(64 * 1024 * 1024 * SCALE)
 # seen on 3.11): which of the cached thread stacks and per-thread malloc
 # arenas hold resident pages is a matter of scheduling.
 RSS_SLACK = {"selectors": 16 << 20, "asyncio": 16 << 20, "threads": 64 << 20}
+# A free-threaded interpreter allocates objects with mimalloc, which keeps
+# freed pages resident and which malloc_trim cannot reach: after a full 1 GiB
+# round on 3.13t, RSS ends 17-19 MB up on the stdlib and swiftsocket alike.
+# There, 2 % of the bytes moved is allowed on top.
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    RSS_SLACK = {server: slack + TOTAL_BYTES // 50 for server, slack in RSS_SLACK.items()}
 # The child's own hang guard, below the per-test watchdog.
 CHILD_SECONDS = int(50 + 25 * SCALE)
 
