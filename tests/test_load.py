@@ -41,11 +41,13 @@ TOTAL_BYTES = int(64 * 1024 * 1024 * SCALE)
 # arenas hold resident pages is a matter of scheduling.
 RSS_SLACK = {"selectors": 16 << 20, "asyncio": 16 << 20, "threads": 64 << 20}
 # A free-threaded interpreter allocates objects with mimalloc, which keeps
-# freed pages resident and which malloc_trim cannot reach: after a full 1 GiB
-# round on 3.13t, RSS ends 17-19 MB up on the stdlib and swiftsocket alike.
-# There, 2 % of the bytes moved is allowed on top.
+# freed pages resident in per-thread heaps that malloc_trim cannot reach: on
+# 3.13t, RSS after an identical round moves by -16 to +29 MB at the default
+# size and ends 17-19 MB up after a full 1 GiB round, on the stdlib and
+# swiftsocket alike. There, 32 MiB and 2 % of the bytes moved are allowed on
+# top (the fd count stays exact; tests/test_soak.py watches growth over time).
 if sysconfig.get_config_var("Py_GIL_DISABLED"):
-    RSS_SLACK = {server: slack + TOTAL_BYTES // 50 for server, slack in RSS_SLACK.items()}
+    RSS_SLACK = {server: slack + (32 << 20) + TOTAL_BYTES // 50 for server, slack in RSS_SLACK.items()}
 # The child's own hang guard, below the per-test watchdog.
 CHILD_SECONDS = int(50 + 25 * SCALE)
 
