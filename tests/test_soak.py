@@ -430,4 +430,5 @@ def test_soak_mixed_traffic_is_flat(swift, tmp_path):
               rss_max / 2**20, summary["rss_half"] / 2**20, rss_end / 2**20, fds_start, fds_max, fds_end))
     assert summary["cycles"] >= 1
     assert fds_end == fds_start
-    assert rss_end - summary["rss_half"] <= RSS_SLACK, summary
+    if not os.environ.get("SWIFTSOCKET_CHECKER"):   # tools/sanitize.sh: the checker's allocator decides
+        assert rss_end - summary["rss_half"] <= RSS_SLACK, summary
