@@ -95,7 +95,7 @@ def worker_cmd(impl, n1, n2, names):
             + list(names) + ["--pkg-root", pkg_root])
 
 
-_PREFIX = []
+_PREFIX: list[str] = []   # setarch -R when it works (main sets it)
 
 
 def run_valgrind(tool_args, cmd, env, log, timeout):
