@@ -21,7 +21,12 @@ let package = Package(
         // Layer 1, POSIX: typed wrappers over the socket syscalls, addresses,
         // names, the clock. It cannot import Python: its only dependency is
         // CSystem, so the compiler enforces the layer rule.
-        .target(name: "SocketPOSIX", dependencies: ["CSystem"]),
+        // Cross-module optimization: the extension inlines and specializes
+        // this module's code as if it were its own (constants such as
+        // Errno.interrupted fold instead of going through an addressor, generic
+        // helpers specialize), without an @inlinable on every small function.
+        .target(name: "SocketPOSIX", dependencies: ["CSystem"],
+                swiftSettings: [.unsafeFlags(["-cross-module-optimization"])]),
         .executableTarget(name: "swiftsocket-limit", dependencies: ["SocketPOSIX"]),
         .target(name: "CPythonShim", dependencies: ["CSystem"]),
         // Layers 2 and 3, in Bridge/ (PyObject conversions, GIL, errors,

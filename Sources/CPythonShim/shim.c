@@ -22,7 +22,6 @@ extern int swsock_init(PyObject *, PyObject *, PyObject *);
 extern void swsock_finalize(PyObject *);
 extern void swsock_dealloc(PyObject *);
 extern PyObject *swsock_repr(PyObject *);
-extern PyObject *swsock_get_timeout(PyObject *, void *);
 extern int swsock_module_init(PyObject *);
 
 // Socket methods.
@@ -165,7 +164,8 @@ static PyMemberDef sock_members[] = {
 };
 
 static PyGetSetDef sock_getset[] = {
-    {"timeout", swsock_get_timeout, NULL, "the socket timeout", NULL},
+    // One function for the attribute and gettimeout(), as in CPython.
+    {"timeout", (getter)(void (*)(void))swsock_gettimeout, NULL, "the socket timeout", NULL},
     {NULL}
 };
 

@@ -10,10 +10,12 @@ public struct SocketAddress {
     /// getsockaddrlen for the socket's family, or the whole storage.
     public var limit = SocketAddress.capacity
 
-    public static let capacity = socklen_t(MemoryLayout<sockaddr_storage>.size)
-    /// Where sun_path starts inside sockaddr_un.
-    public static let unixPathOffset = MemoryLayout<sockaddr_un>.offset(of: \sockaddr_un.sun_path)!
-    public static let unixPathCapacity = MemoryLayout<sockaddr_un>.size - unixPathOffset
+    // Constants, not stored statics: a static let is a lazily initialised
+    // global, reached through swift_once wherever it is read.
+    @inlinable public static var capacity: socklen_t { socklen_t(MemoryLayout<sockaddr_storage>.size) }
+    /// sun_path's size, and where it starts: it is sockaddr_un's last field.
+    @inlinable public static var unixPathCapacity: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) }
+    @inlinable public static var unixPathOffset: Int { MemoryLayout<sockaddr_un>.size - unixPathCapacity }
 
     public var family: Int32 { Int32(storage.ss_family) }
 
@@ -46,45 +48,79 @@ public struct SocketAddress {
 
     // MARK: building
 
+    // The common families are built in place (the caller's address on its
+    // stack, as CPython's sock_addr_t): a SocketAddress is 136 bytes, and
+    // each return through an Optional, a Result or a closure copies it.
+
     public static func ipv4(_ address: in_addr, port: UInt16) -> SocketAddress {
         var result = SocketAddress()
-        result.withMemory(as: sockaddr_in.self) {
-            $0.sin_family = sa_family_t(AF_INET)
-            $0.sin_port = port.bigEndian
-            $0.sin_addr = address
-        }
-        result.length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        result.setIPv4(address, port: port)
         return result
+    }
+
+    /// Makes this the AF_INET address `address`:`port`.
+    public mutating func setIPv4(_ address: in_addr, port: UInt16) {
+        withMemory(as: sockaddr_in.self) {
+            $0 = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: port.bigEndian, sin_addr: address,
+                             sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        }
+        length = socklen_t(MemoryLayout<sockaddr_in>.size)
     }
 
     public static func ipv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) -> SocketAddress {
         var result = SocketAddress()
-        result.withMemory(as: sockaddr_in6.self) {
-            $0.sin6_family = sa_family_t(AF_INET6)
-            $0.sin6_port = port.bigEndian
-            $0.sin6_flowinfo = flowInfo.bigEndian
-            $0.sin6_addr = address
-            $0.sin6_scope_id = scopeID
-        }
-        result.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        result.setIPv6(address, port: port, flowInfo: flowInfo, scopeID: scopeID)
         return result
     }
 
-    /// An AF_UNIX address from raw path bytes, or nil if the path is too long.
-    /// A path that is empty or starts with NUL is a Linux abstract name: its
-    /// length is exact and it has no terminating NUL.
-    public static func unix(path: UnsafeRawBufferPointer) -> SocketAddress? {
-        let abstract = path.isEmpty || path[0] == 0
-        let limit = abstract ? unixPathCapacity : unixPathCapacity - 1
-        guard path.count <= limit else { return nil }
-        var result = SocketAddress()
-        result.storage.ss_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &result.storage) { raw in
-            let sunPath = UnsafeMutableRawBufferPointer(rebasing: raw[unixPathOffset...])
-            sunPath.copyMemory(from: path)   // the rest stays zero: the NUL terminator
+    /// Makes this an AF_INET6 address.
+    public mutating func setIPv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) {
+        withMemory(as: sockaddr_in6.self) {
+            $0 = sockaddr_in6(sin6_family: sa_family_t(AF_INET6), sin6_port: port.bigEndian,
+                              sin6_flowinfo: flowInfo.bigEndian, sin6_addr: address, sin6_scope_id: scopeID)
         }
-        result.length = socklen_t(unixPathOffset + path.count + (abstract ? 0 : 1))
-        return result
+        length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+    }
+
+    /// Sets the port (and for AF_INET6 the flow label and scope) of an IP
+    /// address already here.
+    public mutating func setPort(_ port: UInt16, flowInfo: UInt32 = 0, scopeID: UInt32 = 0) {
+        switch family {
+        case AF_INET:
+            withMemory(as: sockaddr_in.self) { $0.sin_port = port.bigEndian }
+        case AF_INET6:
+            withMemory(as: sockaddr_in6.self) {
+                $0.sin6_port = port.bigEndian
+                $0.sin6_flowinfo = flowInfo.bigEndian
+                $0.sin6_scope_id = scopeID
+            }
+        default:
+            break
+        }
+    }
+
+    /// An AF_UNIX address from raw path bytes, or nil if the path is too long.
+    public static func unix(path: UnsafeRawBufferPointer) -> SocketAddress? {
+        var result = SocketAddress()
+        return result.setUnix(path: path) ? result : nil
+    }
+
+    /// Makes this an AF_UNIX address from raw path bytes; false (and nothing
+    /// changed) if the path is too long. A path that is empty or starts with
+    /// NUL is a Linux abstract name: its length is exact and it has no
+    /// terminating NUL.
+    public mutating func setUnix(path: UnsafeRawBufferPointer) -> Bool {
+        let abstract = path.isEmpty || path[0] == 0
+        let limit = abstract ? SocketAddress.unixPathCapacity : SocketAddress.unixPathCapacity - 1
+        guard path.count <= limit else { return false }
+        storage.ss_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &storage) { raw in
+            let sunPath = UnsafeMutableRawBufferPointer(rebasing: raw[SocketAddress.unixPathOffset...])
+            sunPath.copyMemory(from: path)
+            if !abstract { sunPath[path.count] = 0 }
+        }
+        length = socklen_t(SocketAddress.unixPathOffset + path.count + (abstract ? 0 : 1))
+        return true
     }
 
     /// A zeroed address of `family` laid out as `T`, with `body` filling the

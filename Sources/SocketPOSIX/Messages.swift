@@ -15,10 +15,12 @@ extension POSIX {
     }
 
     /// sendmsg(2) of the data in `iov`, the ancillary data in `control`
-    /// (laid out by ControlMessages.encode), to `address` if given.
+    /// (laid out by ControlMessages.encode), to `address` unless it is empty
+    /// (length 0: the connected peer). Not an Optional, which would copy the
+    /// caller's address into it.
     @inline(never)
     public static func sendmsg(_ fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>,
-                        control: UnsafeMutableRawBufferPointer, to address: SocketAddress?,
+                        control: UnsafeMutableRawBufferPointer, to address: borrowing SocketAddress,
                         flags: Int32) -> SyscallResult<Int> {
         var message = msghdr()
         message.msg_iov = iov.baseAddress
@@ -27,7 +29,7 @@ extension POSIX {
         message.msg_controllen = control.count
         var error: Int32 = 0
         let sent: Int
-        if let address {
+        if address.length != 0 {
             sent = address.withSockaddr { name, length in
                 message.msg_name = UnsafeMutableRawPointer(mutating: name)
                 message.msg_namelen = length
@@ -75,13 +77,14 @@ extension POSIX {
 /// Offsets here are from the start of the control buffer.
 public enum ControlMessages {
     /// CPython's SOCKLEN_T_LIMIT: the largest size it stores in a socklen_t.
-    public static let sizeLimit = Int(Int32.max)
+    @inlinable public static var sizeLimit: Int { Int(Int32.max) }
 
-    private static let alignment = MemoryLayout<Int>.size
-    private static let headerSize = MemoryLayout<cmsghdr>.size
-    private static let lengthOffset = MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_len)!
-    private static let levelOffset = MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_level)!
-    private static let typeOffset = MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_type)!
+    // Computed, not stored: a static let is a lazily initialised global.
+    private static var alignment: Int { MemoryLayout<Int>.size }
+    private static var headerSize: Int { MemoryLayout<cmsghdr>.size }
+    private static var lengthOffset: Int { MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_len)! }
+    private static var levelOffset: Int { MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_level)! }
+    private static var typeOffset: Int { MemoryLayout<cmsghdr>.offset(of: \cmsghdr.cmsg_type)! }
 
     /// CMSG_ALIGN
     private static func aligned(_ length: UInt) -> UInt {

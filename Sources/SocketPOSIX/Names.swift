@@ -18,7 +18,7 @@ private func bytes(_ text: UnsafePointer<CChar>) -> [UInt8] {
 
 public enum HostName {
     /// What CPython reads the name into.
-    public static let bufferSize = 1024
+    @inlinable public static var bufferSize: Int { 1024 }
 
     /// gethostname(2) into the caller's buffer (bufferSize bytes, on its
     /// stack), NUL-terminated.
@@ -81,7 +81,7 @@ public struct HostEntry {
 public enum HostDatabase {
     /// CPython's buffer for the reentrant lookups; it passes one byte less
     /// than it has. The same size gives the same ERANGE cases.
-    private static let bufferSize = 16384
+    private static var bufferSize: Int { 16384 }
 
     /// gethostbyname_r(3). Blocks: call it without the GIL.
     @inline(never)
@@ -234,8 +234,8 @@ extension NumericAddress {
 
 extension Resolver {
     /// The buffer sizes getnameinfo takes (the caller's, on its stack).
-    public static let maximumHostLength = Int(NI_MAXHOST)
-    public static let maximumServiceLength = Int(NI_MAXSERV)
+    @inlinable public static var maximumHostLength: Int { Int(NI_MAXHOST) }
+    @inlinable public static var maximumServiceLength: Int { Int(NI_MAXSERV) }
 
     /// getnameinfo(3) into the caller's host and service buffers, as NUL-
     /// terminated text. Blocks: call it without the GIL.

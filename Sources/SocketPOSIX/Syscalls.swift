@@ -20,13 +20,13 @@ public struct Errno: Error, Equatable {
     @inlinable @inline(__always)
     public init(_ rawValue: Int32) { self.rawValue = rawValue }
 
-    public static let interrupted = Errno(EINTR)
-    public static let wouldBlock = Errno(EAGAIN)
-    public static let inProgress = Errno(EINPROGRESS)
-    public static let alreadyConnected = Errno(EISCONN)
-    public static let badFileDescriptor = Errno(EBADF)
-    public static let notSocket = Errno(ENOTSOCK)
-    public static let connectionReset = Errno(ECONNRESET)
+    @inlinable public static var interrupted: Errno { Errno(EINTR) }
+    @inlinable public static var wouldBlock: Errno { Errno(EAGAIN) }
+    @inlinable public static var inProgress: Errno { Errno(EINPROGRESS) }
+    @inlinable public static var alreadyConnected: Errno { Errno(EISCONN) }
+    @inlinable public static var badFileDescriptor: Errno { Errno(EBADF) }
+    @inlinable public static var notSocket: Errno { Errno(ENOTSOCK) }
+    @inlinable public static var connectionReset: Errno { Errno(ECONNRESET) }
 
     /// EAGAIN and EWOULDBLOCK (the same value on Linux).
     @inlinable @inline(__always)
@@ -171,8 +171,7 @@ public enum POSIX {
     /// One ioctl(FIONBIO): CPython's internal_setblocking on Linux.
     @inline(never)
     public static func setNonBlocking(_ fd: Int32, _ nonBlocking: Bool) -> SyscallResult<Void> {
-        var flag: Int32 = nonBlocking ? 1 : 0
-        return checkedVoid(ioctl(fd, UInt(FIONBIO), &flag))
+        checkedVoid(system_set_nonblocking(fd, nonBlocking ? 1 : 0))
     }
 
     public enum PollResult {

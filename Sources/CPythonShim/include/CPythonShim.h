@@ -13,7 +13,9 @@
 
 // Laid out like the interpreter's own PySocketSockObject (socketmodule.h) up
 // to sock_timeout, which is as far as `_ssl` reads (sock_fd, sock_timeout);
-// swiftsocket's own fields follow.
+// swiftsocket's own fields follow. Threads share sock_fd, sock_timeout,
+// sock_users and sock_close_fd: Swift reads and writes them as Atomics, in
+// place (Bridge/SocketObject.swift).
 typedef struct {
     PyObject_HEAD
     int sock_fd;            // -1 once closed or detached
@@ -31,19 +33,6 @@ typedef struct {
     int sock_close_fd;      // the fd a deferred close() leaves to the last user
 } SwiftSocketObject;
 
-// Atomic access to C fields that threads share (the socket object's and the
-// module's): Swift's atomics need storage of their own type, not a C field.
-// Relaxed loads and stores: each value stands alone; the read-modify-writes
-// are sequentially consistent, which the close protocol relies on.
-static inline int shim_atomic_load_int(const int *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline void shim_atomic_store_int(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline int shim_atomic_exchange_int(int *p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
-static inline int64_t shim_atomic_load_int64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline void shim_atomic_store_int64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline uint32_t shim_atomic_fetch_add_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline uint32_t shim_atomic_fetch_sub_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_sub(p, v, __ATOMIC_SEQ_CST); }
-static inline uint32_t shim_atomic_fetch_or_uint32(uint32_t *p, uint32_t v) { return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST); }
-
 // CPython's PySocketModule_APIObject, published as the `_socket.CAPI` capsule.
 typedef struct {
     PyTypeObject *Sock_Type;
@@ -53,6 +42,28 @@ typedef struct {
 
 // The socket type object, made ready by PyInit__swiftsocket (shim.c).
 extern PyTypeObject *SwiftSocketType;
+
+// How a new reference to None, True or False is taken (Bridge.swift's
+// newReference(toSingleton:)): nothing where they are immortal (3.12+, where
+// Py_RETURN_NONE is a plain return); else ob_refcnt, PyObject's first field,
+// counted up as Py_INCREF does in a release build; Py_INCREF itself in a
+// debug build, which also counts a total.
+enum {
+    SHIM_SINGLETON_IMMORTAL = 0,
+    SHIM_SINGLETON_PLAIN_COUNT = 1,
+    SHIM_SINGLETON_PY_INCREF = 2,
+#if PY_VERSION_HEX >= 0x030C0000
+    SHIM_SINGLETON_REFERENCE = SHIM_SINGLETON_IMMORTAL,
+#elif defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS)
+    SHIM_SINGLETON_REFERENCE = SHIM_SINGLETON_PY_INCREF,
+#else
+    SHIM_SINGLETON_REFERENCE = SHIM_SINGLETON_PLAIN_COUNT,
+#endif
+};
+
+// Whether the socket type is a GC-tracked heap type (3.12+) or a static one
+// (3.11); see shim.c.
+enum { SHIM_HEAP_SOCKET_TYPE = PY_VERSION_HEX >= 0x030C0000 };
 
 // Singletons and type checks are macros in CPython.
 static inline PyObject *shim_none(void) { return Py_None; }

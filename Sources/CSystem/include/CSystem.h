@@ -53,6 +53,10 @@ static inline int shim_h_errno(void) { return h_errno; }
 // if_nameindex(): Swift takes the name for struct if_nameindex's initializer.
 static inline struct if_nameindex *shim_if_nameindex(void) { return if_nameindex(); }
 
+// ioctl(FIONBIO), CPython's internal_setblocking on Linux. ioctl is variadic,
+// which Swift reaches through an out-of-line overlay function of its own.
+static inline int system_set_nonblocking(int fd, int nonBlocking) { return ioctl(fd, FIONBIO, &nonBlocking); }
+
 // Flags Swift's Glibc module does not show (enum members behind macros).
 static const int SHIM_SOCK_CLOEXEC = SOCK_CLOEXEC;
 static const int SHIM_SOCK_NONBLOCK = SOCK_NONBLOCK;

@@ -8,35 +8,38 @@ enum AddressConversion {
     /// CPython's getsockaddrarg: parse `object` as an address for `socket`,
     /// by its family (and, for AF_CAN, its protocol; AF_PACKET and AF_CAN
     /// look interface names up through its fd). `caller` names the method in
-    /// messages ("connect", "bind", ...).
-    static func parse(_ object: PyObjectPointer, for socket: SocketPointer, caller: String) throws(PythonError)
-        -> SocketAddress
-    {
+    /// messages ("connect", "bind", ...: a StaticString, which no call
+    /// retains and releases as it would a String). The common families are built in
+    /// place, in the caller's `address`.
+    static func parse(_ object: PyObjectPointer, for socket: SocketPointer, caller: StaticString,
+                      into address: inout SocketAddress) throws(PythonError) {
         switch socket.family {
-        case AF_UNIX: return try unixAddress(object)
+        case AF_UNIX: try unixAddress(object, into: &address)
         // RDS sockets use sockaddr_in.
-        case AF_INET, AF_RDS: return try inetAddress(object, family: AF_INET, caller: caller)
-        case AF_INET6: return try inetAddress(object, family: AF_INET6, caller: caller)
-        case AF_NETLINK: return try netlinkAddress(object, caller: caller)
-        case AF_QIPCRTR, AF_VSOCK: return try pairAddress(object, family: socket.family)
-        case AF_PACKET: return try socket.withFD { fd throws(PythonError) in try packetAddress(object, fd: fd, caller: caller) }
-        case AF_TIPC: return try tipcAddress(object, caller: caller)
+        case AF_INET, AF_RDS: try inetAddress(object, family: AF_INET, caller: caller, into: &address)
+        case AF_INET6: try inetAddress(object, family: AF_INET6, caller: caller, into: &address)
+        case AF_NETLINK: address = try netlinkAddress(object, caller: caller)
+        case AF_QIPCRTR, AF_VSOCK: address = try pairAddress(object, family: socket.family)
+        case AF_PACKET:
+            address = try socket.withFD { fd throws(PythonError) in try packetAddress(object, fd: fd, caller: caller) }
+        case AF_TIPC: address = try tipcAddress(object, caller: caller)
         case AF_CAN:
-            return try socket.withFD { fd throws(PythonError) in
+            address = try socket.withFD { fd throws(PythonError) in
                 try canAddress(object, fd: fd, proto: socket.pointee.sock_proto, caller: caller)
             }
-        case AF_ALG: return try algAddress(object, caller: caller)
+        case AF_ALG: address = try algAddress(object, caller: caller)
         default: throw raise(PyExc_OSError, "\(caller)(): bad family")
         }
     }
 
-    /// CPython's getsockaddrlen: an empty address for a syscall to fill,
-    /// sized for the socket's family; OSError for a family CPython does not know.
-    static func receiveBuffer(for socket: SocketPointer) throws(PythonError) -> SocketAddress {
+    /// CPython's getsockaddrlen: how much of an address a syscall may fill
+    /// for the socket's family (`SocketAddress(limit:)`, on the caller's
+    /// stack); OSError for a family CPython does not know.
+    static func receiveLimit(for socket: SocketPointer) throws(PythonError) -> socklen_t {
         guard let limit = SocketAddress.length(ofFamily: socket.family) else {
             throw raise(PyExc_OSError, "getsockaddrlen: bad family")
         }
-        return SocketAddress(limit: limit)
+        return limit
     }
 
     /// CPython's makesockaddr for an address that `socket` received: AF_CAN
@@ -160,7 +163,7 @@ enum AddressConversion {
 
     // MARK: AF_NETLINK, AF_QIPCRTR, AF_VSOCK
 
-    private static func netlinkAddress(_ object: PyObjectPointer, caller: String) throws(PythonError) -> SocketAddress {
+    private static func netlinkAddress(_ object: PyObjectPointer, caller: StaticString) throws(PythonError) -> SocketAddress {
         try requireTuple(object, "\(caller)(): AF_NETLINK address")
         let items = try TupleFormat(object, min: 2, max: 2, message: "AF_NETLINK address must be a pair (pid, groups)")
         return .netlink(pid: try items.uint32Mask(0), groups: try items.uint32Mask(1))
@@ -186,7 +189,7 @@ enum AddressConversion {
 
     /// (ifname, proto[, pkttype[, hatype[, addr]]]): "si|iiy*". An
     /// OverflowError converting the tuple becomes "address argument out of range".
-    private static func packetAddress(_ object: PyObjectPointer, fd: Int32, caller: String) throws(PythonError)
+    private static func packetAddress(_ object: PyObjectPointer, fd: Int32, caller: StaticString) throws(PythonError)
         -> SocketAddress
     {
         try requireTuple(object, "\(caller)(): AF_PACKET address")
@@ -228,7 +231,7 @@ enum AddressConversion {
     // MARK: AF_TIPC
 
     /// (addr_type, v1, v2, v3[, scope]): "IIII|I".
-    private static func tipcAddress(_ object: PyObjectPointer, caller: String) throws(PythonError) -> SocketAddress {
+    private static func tipcAddress(_ object: PyObjectPointer, caller: StaticString) throws(PythonError) -> SocketAddress {
         try requireTuple(object, "\(caller)(): AF_TIPC address")
         let items = try TupleFormat(object, min: 4, max: 5,
                                     message: "AF_TIPC address must be a tuple (addr_type, v1, v2, v3[, scope])")
@@ -248,7 +251,7 @@ enum AddressConversion {
     /// By the socket's protocol: (interface,) for CAN_RAW and CAN_BCM,
     /// (interface, rx_id, tx_id) for CAN_ISOTP, (interface, name, pgn, addr)
     /// for CAN_J1939; the interface is a path-like name, "" for any.
-    private static func canAddress(_ object: PyObjectPointer, fd: Int32, proto: Int32, caller: String) throws(PythonError)
+    private static func canAddress(_ object: PyObjectPointer, fd: Int32, proto: Int32, caller: StaticString) throws(PythonError)
         -> SocketAddress
     {
         switch proto {
@@ -290,7 +293,7 @@ enum AddressConversion {
     // MARK: AF_ALG
 
     /// (type, name[, feat[, mask]]): "ss|HH".
-    private static func algAddress(_ object: PyObjectPointer, caller: String) throws(PythonError) -> SocketAddress {
+    private static func algAddress(_ object: PyObjectPointer, caller: StaticString) throws(PythonError) -> SocketAddress {
         try requireTuple(object, "\(caller)(): AF_ALG address")
         let items = try TupleFormat(object, min: 2, max: 4,
                                     message: "AF_ALG address must be a tuple (type, name[, feat[, mask]])")
@@ -310,7 +313,7 @@ enum AddressConversion {
     // MARK: AF_UNIX
 
     /// str (filesystem-encoded, embedded NULs allowed) or any bytes-like object.
-    private static func unixAddress(_ object: PyObjectPointer) throws(PythonError) -> SocketAddress {
+    private static func unixAddress(_ object: PyObjectPointer, into address: inout SocketAddress) throws(PythonError) {
         let path: PyObjectPointer
         if shim_unicode_check(object) != 0 {
             guard let encoded = PyUnicode_EncodeFSDefault(object) else { throw PythonError() }
@@ -320,18 +323,18 @@ enum AddressConversion {
             path = object
         }
         defer { Py_DECREF(path) }
-        let address = try withBuffer(path, writable: false, function: "", argument: 1) { bytes in
-            SocketAddress.unix(path: UnsafeRawBufferPointer(bytes))
+        let fits = try withBuffer(path, writable: false, function: "", argument: 1) { bytes in
+            address.setUnix(path: UnsafeRawBufferPointer(bytes))
         }
-        guard let address else { throw raise(PyExc_OSError, "AF_UNIX path too long") }
-        return address
+        guard fits else { throw raise(PyExc_OSError, "AF_UNIX path too long") }
     }
 
     // MARK: AF_INET, AF_INET6
 
-    private static func inetAddress(_ object: PyObjectPointer, family: Int32, caller: String) throws(PythonError) -> SocketAddress {
-        let familyName = family == AF_INET ? "AF_INET" : "AF_INET6"
+    private static func inetAddress(_ object: PyObjectPointer, family: Int32, caller: StaticString,
+                                    into address: inout SocketAddress) throws(PythonError) {
         guard shim_tuple_check(object) != 0 else {
+            let familyName = family == AF_INET ? "AF_INET" : "AF_INET6"
             throw raise(PyExc_TypeError, "\(caller)(): \(familyName) address must be tuple, not \(typeName(object))")
         }
         let count = PyTuple_GET_SIZE(object)
@@ -343,7 +346,7 @@ enum AddressConversion {
         }
         // Items by plain calls, not a helper closure: a closure captured by
         // the one below would be boxed on the heap, once per address.
-        return try withHostName(shim_tuple_get_item(object, 0)!) { host throws(PythonError) in
+        try withHostName(shim_tuple_get_item(object, 0)!) { host throws(PythonError) in
             let port: Int32
             do {
                 port = try Arguments.int32(shim_tuple_get_item(object, 1)!)
@@ -352,22 +355,19 @@ enum AddressConversion {
             }
             let flowInfo = count > 2 ? try Arguments.uint32Mask(shim_tuple_get_item(object, 2)!) : 0
             let scopeID = count > 3 ? try Arguments.uint32Mask(shim_tuple_get_item(object, 3)!) : 0
-            let resolved = try resolveHost(host, family: family)
+            try resolveHost(host, family: family, into: &address)
             guard (0...0xffff).contains(port) else {
                 throw raise(PyExc_OverflowError, "\(caller)(): port must be 0-65535.")
             }
-            if family == AF_INET {
-                return .ipv4(resolved.ipv4Address, port: UInt16(port))
-            }
-            guard flowInfo <= 0xfffff else {
+            guard family == AF_INET || flowInfo <= 0xfffff else {
                 throw raise(PyExc_OverflowError, "\(caller)(): flowinfo must be 0-1048575.")
             }
-            return .ipv6(resolved.ipv6Address, port: UInt16(port), flowInfo: flowInfo, scopeID: scopeID)
+            address.setPort(UInt16(port), flowInfo: flowInfo, scopeID: scopeID)
         }
     }
 
     /// An OverflowError converting the port becomes CPython's port message.
-    private static func portError(_ caller: String) -> PythonError {
+    private static func portError(_ caller: StaticString) -> PythonError {
         if PyErr_ExceptionMatches(PyExc_OverflowError) != 0 {
             PyErr_Clear()
             return raise(PyExc_OverflowError, "\(caller)(): port must be 0-65535.")
@@ -416,29 +416,36 @@ enum AddressConversion {
     /// CPython's setipaddr: '' is the wildcard, '<broadcast>' and
     /// '255.255.255.255' the IPv4 broadcast address, numeric addresses are
     /// parsed without a lookup, anything else goes to getaddrinfo.
-    static func resolveHost(_ name: UnsafePointer<CChar>, family: Int32) throws(PythonError) -> SocketAddress {
+    /// The result goes into `address`, port 0, of the family asked for
+    /// (either, for AF_UNSPEC).
+    static func resolveHost(_ name: UnsafePointer<CChar>, family: Int32,
+                            into address: inout SocketAddress) throws(PythonError) {
         if name.pointee == 0 {
-            return try resolveWildcard(family: family)
+            address = try resolveWildcard(family: family)
+            return
         }
         if strcmp(name, "255.255.255.255") == 0 || strcmp(name, "<broadcast>") == 0 {
             guard family == AF_INET || family == AF_UNSPEC else {
                 throw raise(PyExc_OSError, "address family mismatched")
             }
-            return .ipv4(in_addr(s_addr: INADDR_BROADCAST), port: 0)
+            address.setIPv4(in_addr(s_addr: INADDR_BROADCAST), port: 0)
+            return
         }
-        if family == AF_INET || family == AF_UNSPEC, let address = NumericAddress.ipv4(name) {
-            return .ipv4(address, port: 0)
+        if family == AF_INET || family == AF_UNSPEC, let numeric = NumericAddress.ipv4(name) {
+            address.setIPv4(numeric, port: 0)
+            return
         }
         // A scope ("fe80::1%eth0") needs getaddrinfo to map the interface name.
         if family == AF_INET6 || family == AF_UNSPEC, strchr(name, Int32(UInt8(ascii: "%"))) == nil,
-           let address = NumericAddress.ipv6(name) {
-            return .ipv6(address, port: 0, flowInfo: 0, scopeID: 0)
+           let numeric = NumericAddress.ipv6(name) {
+            address.setIPv6(numeric, port: 0, flowInfo: 0, scopeID: 0)
+            return
         }
         let results = try resolve(host: name, service: nil, family: family)
         guard let first = results.first, first.family == AF_INET || first.family == AF_INET6 else {
             throw raise(PyExc_OSError, "unknown address family")
         }
-        return first.address
+        address = first.address
     }
 
     private static func resolveWildcard(family: Int32) throws(PythonError) -> SocketAddress {

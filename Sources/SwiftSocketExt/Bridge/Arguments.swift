@@ -12,8 +12,10 @@ func tupleArguments(_ tuple: PyObjectPointer?) -> (FastArgs, Int) {
 }
 
 enum Arguments {
-    /// PyArg_ParseTuple's arity check and message.
-    static func checkCount(_ function: String, _ given: Int, min: Int, max: Int) throws(PythonError) {
+    /// PyArg_ParseTuple's arity check and message. Function names here and
+    /// in the other argument helpers are StaticStrings: a String argument
+    /// costs each call a retain and a release (swift_bridgeObjectRetain).
+    static func checkCount(_ function: StaticString, _ given: Int, min: Int, max: Int) throws(PythonError) {
         guard given < min || given > max else { return }
         let bound = given < min ? min : max
         let quantifier = min == max ? "exactly" : given < min ? "at least" : "at most"
@@ -22,7 +24,7 @@ enum Arguments {
     }
 
     /// The one argument of a METH_VARARGS function that takes exactly one.
-    static func single(_ function: String, _ tuple: PyObjectPointer?) throws(PythonError) -> PyObjectPointer {
+    static func single(_ function: StaticString, _ tuple: PyObjectPointer?) throws(PythonError) -> PyObjectPointer {
         let (args, nargs) = tupleArguments(tuple)
         try checkCount(function, nargs, min: 1, max: 1)
         return args![0]!

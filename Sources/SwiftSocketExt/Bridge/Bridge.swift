@@ -10,25 +10,38 @@ typealias FastArgs = UnsafePointer<PyObjectPointer?>?
 
 /// A new reference to None, for `return` from a method.
 @inline(__always)
-func newNone() -> PyObjectPointer {
-    let none = shim_none()!
-    Py_INCREF(none)
-    return none
-}
+func newNone() -> PyObjectPointer { newReference(toSingleton: shim_none()!) }
 
 @inline(__always)
 func newBool(_ value: Bool) -> PyObjectPointer {
-    let object = (value ? shim_true() : shim_false())!
-    Py_INCREF(object)
+    newReference(toSingleton: (value ? shim_true() : shim_false())!)
+}
+
+/// The headers' way (CPythonShim.h), a constant the optimizer folds.
+private let singletonReference = SHIM_SINGLETON_REFERENCE
+
+/// A new reference to None, True or False, done in Swift: an entry point
+/// never inlines C's Py_INCREF (IRGen marks a @_cdecl thunk's calls
+/// noinline), and a method returning None would pay a call for it.
+@inline(__always)
+private func newReference(toSingleton object: PyObjectPointer) -> PyObjectPointer {
+    if singletonReference == SHIM_SINGLETON_PLAIN_COUNT {
+        // A release build with the GIL (3.11): Py_INCREF is ob_refcnt += 1.
+        UnsafeMutableRawPointer(object).assumingMemoryBound(to: Py_ssize_t.self).pointee &+= 1
+    } else if singletonReference == SHIM_SINGLETON_PY_INCREF {
+        Py_INCREF(object)
+    }
     return object
 }
 
 @inline(__always)
 func isNone(_ object: PyObjectPointer) -> Bool { object == shim_none() }
 
+/// The socket behind a method's `self`, which CPython never passes as NULL
+/// (unchecked, as in C: a check would cost every entry point a branch).
 @inline(__always)
 func asSocket(_ object: PyObjectPointer?) -> SocketPointer {
-    UnsafeMutableRawPointer(object!).assumingMemoryBound(to: SwiftSocketObject.self)
+    UnsafeMutableRawPointer(object.unsafelyUnwrapped).assumingMemoryBound(to: SwiftSocketObject.self)
 }
 
 @inline(__always)
@@ -198,17 +211,14 @@ func check<T>(_ result: SyscallResult<T>) throws(PythonError) -> T {
     }
 }
 
-// MARK: - Entry-point adapters
-
-/// Runs a method body: a thrown PythonError (exception already set) becomes NULL.
-@inline(__always)
-func pyCall(_ body: () throws(PythonError) -> PyObjectPointer?) -> PyObjectPointer? {
-    do {
-        return try body()
-    } catch {
-        return nil
-    }
-}
+// MARK: - Entry points
+//
+// A method's body runs in `do throws(PythonError) { ... } catch { return nil }`:
+// a thrown PythonError (its exception already set) becomes NULL. Written out
+// in each @_cdecl function rather than passed as a closure to a helper: the
+// closure stays a call of its own, which the entry point's thunk cannot
+// inline (IRGen marks a thunk's calls noinline), and the pair costs 15 to 20
+// instructions a call over a body in the function itself.
 
 /// A new Python int.
 @inline(__always)
@@ -216,7 +226,7 @@ func newInt(_ value: Int) -> PyObjectPointer? { PyLong_FromSsize_t(value) }
 
 /// Runs `body` over an object's buffer (CPython's 'w*' when `writable`,
 /// else 'y*'), releasing the buffer afterwards.
-func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: String, argument: Int?,
+func withBuffer<R>(_ object: PyObjectPointer, writable: Bool, function: StaticString, argument: Int?,
                    _ body: (UnsafeMutableRawBufferPointer) throws(PythonError) -> R) throws(PythonError) -> R {
     var view = Py_buffer()
     try acquireBuffer(object, &view, writable: writable) { expected in

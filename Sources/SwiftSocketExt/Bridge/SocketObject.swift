@@ -25,20 +25,34 @@ let setErrorFromErrno: @convention(c) () -> PyObjectPointer? = {
 }
 
 extension SocketPointer {
+    /// A field of the C object as the Atomic it is used as. Swift's own
+    /// atomics, not C helpers: LLVM never inlines a C function into a
+    /// @_cdecl entry point (IRGen marks a thunk's calls noinline), and a
+    /// getter such as fileno() would pay a call for one load.
+    @inline(__always)
+    private func atomic<T: AtomicRepresentable>(_ field: KeyPath<SwiftSocketObject, T>) -> UnsafePointer<Atomic<T>> {
+        (UnsafeRawPointer(self) + MemoryLayout<SwiftSocketObject>.offset(of: field)!)
+            .assumingMemoryBound(to: Atomic<T>.self)
+    }
+
     /// The fd, -1 once closed or detached. Read it afresh for every syscall:
     /// another thread may close the socket while this one waits.
     @inline(__always) var fd: Int32 {
-        get { shim_atomic_load_int(&pointee.sock_fd) }
-        nonmutating set { shim_atomic_store_int(&pointee.sock_fd, newValue) }
+        get { atomic(\.sock_fd).pointee.load(ordering: .relaxed) }
+        nonmutating set { atomic(\.sock_fd).pointee.store(newValue, ordering: .relaxed) }
     }
 
     /// <0 blocking, 0 non-blocking, >0 timeout.
     @inline(__always) var timeout: Nanoseconds {
-        get { shim_atomic_load_int64(&pointee.sock_timeout) }
-        nonmutating set { shim_atomic_store_int64(&pointee.sock_timeout, newValue) }
+        get { atomic(\.sock_timeout).pointee.load(ordering: .relaxed) }
+        nonmutating set { atomic(\.sock_timeout).pointee.store(newValue, ordering: .relaxed) }
     }
 
     @inline(__always) var family: Int32 { pointee.sock_family }
+
+    /// The fd a deferred close() leaves to the last user of the fd.
+    @inline(__always) fileprivate var closeFD: UnsafePointer<Atomic<Int32>> { atomic(\.sock_close_fd) }
+    @inline(__always) fileprivate var users: UnsafePointer<Atomic<UInt32>> { atomic(\.sock_users) }
 }
 
 // MARK: - Closing while other threads use the fd
@@ -57,9 +71,9 @@ extension SocketPointer {
     /// number that a new socket or file has been given.
     @inline(__always)
     func usingFD<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        _ = shim_atomic_fetch_add_uint32(&pointee.sock_users, oneUser)
+        users.pointee.wrappingAdd(oneUser, ordering: .sequentiallyConsistent)
         defer {
-            if shim_atomic_fetch_sub_uint32(&pointee.sock_users, oneUser) == oneUser | closedFlag {
+            if users.pointee.wrappingSubtract(oneUser, ordering: .sequentiallyConsistent).oldValue == oneUser | closedFlag {
                 closeDeferred()
             }
         }
@@ -75,27 +89,34 @@ extension SocketPointer {
     /// Detaches the fd from the object for close(): returns it if the caller
     /// must close it now, nil if it was closed already or if a thread inside
     /// usingFD will close it on its way out.
+    @inline(__always)
     func takeFDForClose() -> Int32? {
-        let fd = shim_atomic_exchange_int(&pointee.sock_fd, -1)
+        let fd = atomic(\.sock_fd).pointee.exchange(-1, ordering: .sequentiallyConsistent)
         guard fd != -1 else { return nil }
-        _ = shim_atomic_exchange_int(&pointee.sock_close_fd, fd)
-        let users = shim_atomic_fetch_or_uint32(&pointee.sock_users, closedFlag) & ~closedFlag
-        guard users == 0 else { return nil }
-        let toClose = shim_atomic_exchange_int(&pointee.sock_close_fd, -1)
+        // No thread inside usingFD (the usual case): mark the socket closed
+        // and close now. A thread that enters later reads the fd as -1.
+        if users.pointee.compareExchange(expected: 0, desired: closedFlag,
+                                         ordering: .sequentiallyConsistent).exchanged {
+            return fd
+        }
+        closeFD.pointee.store(fd, ordering: .sequentiallyConsistent)
+        let inside = users.pointee.bitwiseOr(closedFlag, ordering: .sequentiallyConsistent).oldValue & ~closedFlag
+        guard inside == 0 else { return nil }
+        let toClose = closeFD.pointee.exchange(-1, ordering: .sequentiallyConsistent)
         return toClose == -1 ? nil : toClose
     }
 
     /// Gives up the fd without closing it (detach()); -1 if there was none.
     /// Threads inside usingFD go on with it: the caller now owns it.
     func detachFD() -> Int32 {
-        shim_atomic_exchange_int(&pointee.sock_fd, -1)
+        atomic(\.sock_fd).pointee.exchange(-1, ordering: .sequentiallyConsistent)
     }
 
     /// The last user's close(2) of an fd that close() left to it; its error
     /// has no caller to go to.
     @inline(never)
     private func closeDeferred() {
-        let fd = shim_atomic_exchange_int(&pointee.sock_close_fd, -1)
+        let fd = closeFD.pointee.exchange(-1, ordering: .sequentiallyConsistent)
         if fd != -1 { _ = POSIX.close(fd) }
     }
 }
@@ -106,7 +127,7 @@ extension SocketPointer {
     /// A fresh object: no fd, blocking.
     func initializeState() {
         fd = -1
-        shim_atomic_store_int(&pointee.sock_close_fd, -1)
+        closeFD.pointee.store(-1, ordering: .relaxed)
         timeout = Timeout.blocking
         pointee.errorhandler = setErrorFromErrno
     }
@@ -134,6 +155,7 @@ extension SocketPointer {
 
     /// Sets the timeout and the fd's O_NONBLOCK to match (CPython's
     /// internal_setblocking): only a blocking socket has a blocking fd.
+    @inline(__always)
     func setTimeout(_ newTimeout: Nanoseconds) throws(PythonError) {
         timeout = newTimeout
         try check(withFD { fd in withoutGIL { POSIX.setNonBlocking(fd, newTimeout >= 0) } })

@@ -8,44 +8,53 @@ import Glibc
 
 @_cdecl("swsock_bind")
 func socketBind(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "bind")
+        var address = SocketAddress()
+        try AddressConversion.parse(addressObject!, for: socket, caller: "bind", into: &address)
         if shim_audit_addr("socket.bind", object, addressObject) < 0 { throw PythonError() }
         try check(socket.withFD { fd in withoutGIL { POSIX.bind(fd, address) } })
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_listen")
 func socketListen(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("listen", nargs, min: 0, max: 1)
         // CPython's default: high enough for common loads, never above 128.
         let backlog = nargs > 0 ? try Arguments.int32(args![0]!) : min(SOMAXCONN, 128)
         try check(asSocket(object).withFD { fd in withoutGIL { POSIX.listen(fd, backlog: max(backlog, 0)) } })
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_connect")
 func socketConnect(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "connect")
+        var address = SocketAddress()
+        try AddressConversion.parse(addressObject!, for: socket, caller: "connect", into: &address)
         if shim_audit_addr("socket.connect", object, addressObject) < 0 { throw PythonError() }
         try connect(socket, to: address).orRaise()
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 /// Like connect, but returns the errno (0 on success) instead of raising it.
 @_cdecl("swsock_connect_ex")
 func socketConnectEx(_ object: PyObjectPointer?, _ addressObject: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        let address = try AddressConversion.parse(addressObject!, for: socket, caller: "connect_ex")
+        var address = SocketAddress()
+        try AddressConversion.parse(addressObject!, for: socket, caller: "connect_ex", into: &address)
         if shim_audit_addr("socket.connect", object, addressObject) < 0 { throw PythonError() }
         switch connect(socket, to: address) {
         case .success:
@@ -54,6 +63,8 @@ func socketConnectEx(_ object: PyObjectPointer?, _ addressObject: PyObjectPointe
             guard let errno = failure.errnoValue else { throw PythonError() }
             return newInt(Int(errno))
         }
+    } catch {
+        return nil
     }
 }
 
@@ -83,9 +94,9 @@ private func connect(_ socket: SocketPointer, to address: SocketAddress) -> Resu
 /// `_accept() -> (fd, address)`; the new fd is close-on-exec.
 @_cdecl("swsock_accept")
 func socketAccept(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        var peer = try AddressConversion.receiveBuffer(for: socket)
+        var peer = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
         // AF_ALG cannot tell the peer's address: its accept() must not ask.
         let withAddress = socket.family != AF_ALG
         let fd = try sockCall(socket, .readable, timeout: socket.timeout) { fd in
@@ -96,35 +107,43 @@ func socketAccept(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
             throw PythonError()
         }
         return result
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_getsockname")
 func socketGetsockname(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        var address = try AddressConversion.receiveBuffer(for: socket)
+        var address = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
         try check(socket.withFD { POSIX.getsockname($0, into: &address) })
         return AddressConversion.object(address, for: socket)
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_getpeername")
 func socketGetpeername(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let socket = asSocket(object)
-        var address = try AddressConversion.receiveBuffer(for: socket)
+        var address = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
         try check(socket.withFD { POSIX.getpeername($0, into: &address) })
         return AddressConversion.object(address, for: socket)
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_shutdown")
 func socketShutdown(_ object: PyObjectPointer?, _ how: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let how = try Arguments.exactInt32(how!)
         try check(asSocket(object).withFD { fd in withoutGIL { POSIX.shutdown(fd, how: how) } })
         return newNone()
+    } catch {
+        return nil
     }
 }
 
@@ -167,7 +186,7 @@ private func bytesObject(size: Int, _ fill: (UnsafeMutableRawPointer) throws(Pyt
 /// `recv(bufsize[, flags]) -> bytes`
 @_cdecl("swsock_recv")
 func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try Arguments.checkCount("recv", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -176,6 +195,8 @@ func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
         return try bytesObject(size: size) { buffer throws(PythonError) in
             try receive(socket, into: buffer, count: size, flags: flags)
         }
+    } catch {
+        return nil
     }
 }
 
@@ -183,7 +204,7 @@ func socketRecv(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
 @_cdecl("swsock_recv_into")
 func socketRecvInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                     _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let values = try Arguments.unpack("recv_into", names: ["buffer", "nbytes", "flags"], count: 3, required: 1,
                                           args, nargs, kwnames)
         return try withBuffer(values[0]!, writable: true, function: "recv_into", argument: 1) { buffer throws(PythonError) in
@@ -194,23 +215,27 @@ func socketRecvInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
             if count > buffer.count { throw raise(PyExc_ValueError, "buffer too small for requested bytes") }
             return newInt(try receive(asSocket(object), into: buffer.baseAddress, count: count, flags: flags))
         }
+    } catch {
+        return nil
     }
 }
 
 /// `recvfrom(bufsize[, flags]) -> (bytes, address)`
 @_cdecl("swsock_recvfrom")
 func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try Arguments.checkCount("recvfrom", nargs, min: 1, max: 2)
         let size = try Arguments.ssize(args![0]!)
         let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
         if size < 0 { throw raise(PyExc_ValueError, "negative buffersize in recvfrom") }
         let socket = asSocket(object)
-        var peer = try AddressConversion.receiveBuffer(for: socket)
+        var peer = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
         let data = try bytesObject(size: size) { buffer throws(PythonError) in
             try receive(socket, into: buffer, count: size, flags: flags, from: &peer)
         }
         return makeTuple(data, AddressConversion.object(peer, for: socket))
+    } catch {
+        return nil
     }
 }
 
@@ -218,7 +243,7 @@ func socketRecvfrom(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) 
 @_cdecl("swsock_recvfrom_into")
 func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                         _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let values = try Arguments.unpack("recvfrom_into", names: ["buffer", "nbytes", "flags"], count: 3, required: 1,
                                           args, nargs, kwnames)
         return try withBuffer(values[0]!, writable: true, function: "recvfrom_into", argument: 1) { buffer throws(PythonError) in
@@ -230,10 +255,12 @@ func socketRecvfromInto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: I
                 throw raise(PyExc_ValueError, "nbytes is greater than the length of the buffer")
             }
             let socket = asSocket(object)
-            var peer = try AddressConversion.receiveBuffer(for: socket)
+            var peer = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
             let received = try receive(socket, into: buffer.baseAddress, count: count, flags: flags, from: &peer)
             return makeTuple(newInt(received), AddressConversion.object(peer, for: socket))
         }
+    } catch {
+        return nil
     }
 }
 
@@ -248,13 +275,15 @@ private func sendOnce(_ socket: SocketPointer, _ data: UnsafeRawBufferPointer, f
 /// `send(data[, flags]) -> count sent`
 @_cdecl("swsock_send")
 func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try Arguments.checkCount("send", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "send", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
             let socket = asSocket(object)
             return newInt(try sendOnce(socket, UnsafeRawBufferPointer(data), flags: flags, timeout: socket.timeout).orRaise())
         }
+    } catch {
+        return nil
     }
 }
 
@@ -262,7 +291,7 @@ func socketSend(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> P
 /// bounds the whole call, not each send (CPython >= 3.5).
 @_cdecl("swsock_sendall")
 func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try Arguments.checkCount("sendall", nargs, min: 1, max: 2)
         return try withBuffer(args![0]!, writable: false, function: "sendall", argument: 1) { data throws(PythonError) in
             let flags = nargs > 1 ? try Arguments.int32(args![1]!) : 0
@@ -281,13 +310,15 @@ func socketSendall(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -
             } while !remaining.isEmpty
             return newNone()
         }
+    } catch {
+        return nil
     }
 }
 
 /// `sendto(data[, flags], address) -> count sent`
 @_cdecl("swsock_sendto")
 func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         guard nargs == 2 || nargs == 3 else {
             throw raise(PyExc_TypeError, "sendto() takes 2 or 3 arguments (\(nargs) given)")
         }
@@ -295,11 +326,14 @@ func socketSendto(_ object: PyObjectPointer?, _ args: FastArgs, _ nargs: Int) ->
             let flags = nargs == 3 ? try Arguments.int32(args![1]!) : 0
             let addressObject = args![nargs - 1]!
             let socket = asSocket(object)
-            let address = try AddressConversion.parse(addressObject, for: socket, caller: "sendto")
+            var address = SocketAddress()
+            try AddressConversion.parse(addressObject, for: socket, caller: "sendto", into: &address)
             if shim_audit_addr("socket.sendto", object, addressObject) < 0 { throw PythonError() }
             return newInt(try sockCall(socket, .writable, timeout: socket.timeout, flags: flags) {
                 POSIX.sendto($0, data.baseAddress, data.count, flags: $1, to: address)
             }.orRaise())
         }
+    } catch {
+        return nil
     }
 }

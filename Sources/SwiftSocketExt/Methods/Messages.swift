@@ -128,14 +128,16 @@ private func withControlMessages<R>(_ object: PyObjectPointer?,
 /// `sendmsg(buffers[, ancdata[, flags[, address]]]) -> count sent`
 @_cdecl("swsock_sendmsg")
 func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("sendmsg", nargs, min: 1, max: 4)
         let flags = nargs > 2 ? try Arguments.int32(args![2]!) : 0
         let socket = asSocket(object)
         let addressObject = nargs > 3 ? args![3]! : shim_none()!
-        let address = isNone(addressObject)
-            ? nil : try AddressConversion.parse(addressObject, for: socket, caller: "sendmsg")
+        var address = SocketAddress()   // empty: none given
+        if !isNone(addressObject) {
+            try AddressConversion.parse(addressObject, for: socket, caller: "sendmsg", into: &address)
+        }
         if shim_audit_addr("socket.sendmsg", object, addressObject) < 0 { throw PythonError() }
 
         return try withFastSequence(args![0]!, "sendmsg() argument 1 must be an iterable") { (data) throws(PythonError) in
@@ -153,6 +155,8 @@ func socketSendmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
                 }
             }
         }
+    } catch {
+        return nil
     }
 }
 
@@ -166,7 +170,7 @@ private func receiveMessage(_ socket: SocketPointer, _ vectors: UnsafeMutableBuf
                             controlSize: Int, _ makeValue: (Int) -> PyObjectPointer?) throws(PythonError)
     -> PyObjectPointer
 {
-    var peer = try AddressConversion.receiveBuffer(for: socket)
+    var peer = SocketAddress(limit: try AddressConversion.receiveLimit(for: socket))
     if controlSize < 0 || controlSize > ControlMessages.sizeLimit {
         throw raise(PyExc_ValueError, "invalid ancillary data buffer length")
     }
@@ -221,7 +225,7 @@ private func ancillaryList(_ ancillary: ControlMessages.Received) throws(PythonE
 /// `recvmsg(bufsize[, ancbufsize[, flags]]) -> (data, ancdata, msg_flags, address)`
 @_cdecl("swsock_recvmsg")
 func socketRecvmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recvmsg", nargs, min: 1, max: 3)
         let size = try Arguments.ssize(args![0]!)
@@ -241,13 +245,15 @@ func socketRecvmsg(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
                 return data
             }
         }
+    } catch {
+        return nil
     }
 }
 
 /// `recvmsg_into(buffers[, ancbufsize[, flags]]) -> (nbytes, ancdata, msg_flags, address)`
 @_cdecl("swsock_recvmsg_into")
 func socketRecvmsgInto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("recvmsg_into", nargs, min: 1, max: 3)
         let controlSize = nargs > 1 ? try Arguments.ssize(args![1]!) : 0
@@ -265,6 +271,8 @@ func socketRecvmsgInto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) ->
                 }
             }
         }
+    } catch {
+        return nil
     }
 }
 
@@ -273,25 +281,29 @@ func socketRecvmsgInto(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) ->
 /// `CMSG_LEN(length) -> control message length`
 @_cdecl("swsock_CMSG_LEN")
 func moduleCMSGLen(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("CMSG_LEN", nargs, min: 1, max: 1)
         guard let length = ControlMessages.length(try Arguments.ssize(args![0]!)) else {
             throw raise(PyExc_OverflowError, "CMSG_LEN() argument out of range")
         }
         return newInt(length)
+    } catch {
+        return nil
     }
 }
 
 /// `CMSG_SPACE(length) -> buffer size`
 @_cdecl("swsock_CMSG_SPACE")
 func moduleCMSGSpace(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("CMSG_SPACE", nargs, min: 1, max: 1)
         guard let space = ControlMessages.space(try Arguments.ssize(args![0]!)) else {
             throw raise(PyExc_OverflowError, "CMSG_SPACE() argument out of range")
         }
         return newInt(space)
+    } catch {
+        return nil
     }
 }

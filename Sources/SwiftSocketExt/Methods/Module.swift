@@ -10,16 +10,18 @@ func moduleGetdefaulttimeout(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObje
 
 @_cdecl("swsock_setdefaulttimeout")
 func moduleSetdefaulttimeout(_: PyObjectPointer?, _ value: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         ModuleState.defaultTimeout.store(try Timeout.parse(value!), ordering: .relaxed)
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 /// `socketpair([family[, type[, proto]]]) -> (socket, socket)`, AF_UNIX by default.
 @_cdecl("swsock_socketpair")
 func moduleSocketpair(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("socketpair", nargs, min: 0, max: 3)
         let family = nargs > 0 ? try Arguments.int32(args![0]!) : AF_UNIX
@@ -37,6 +39,8 @@ func moduleSocketpair(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjec
             _ = POSIX.close(fd1)
             throw error
         }
+    } catch {
+        return nil
     }
 }
 
@@ -45,7 +49,7 @@ func moduleSocketpair(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjec
 @_cdecl("swsock_getaddrinfo")
 func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
                        _ kwnames: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let values = try Arguments.unpack("getaddrinfo", names: ["host", "port", "family", "type", "proto", "flags"],
                                           count: 6, required: 2, args, nargs, kwnames)
         let hostObject = values[0]!, portObject = values[1]!
@@ -117,6 +121,8 @@ func moduleGetaddrinfo(_: PyObjectPointer?, _ args: FastArgs, _ nargs: Int,
             throw error
         }
         return list
+    } catch {
+        return nil
     }
 }
 

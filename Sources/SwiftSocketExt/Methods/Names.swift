@@ -59,7 +59,7 @@ extension Arguments {
     /// (PyArg_ParseTuple's ";message" suffix).
     /// `argument` nil: a function's only argument, which Argument Clinic's
     /// messages leave unnumbered.
-    static func string(_ object: PyObjectPointer, function: String, argument: Int?,
+    static func string(_ object: PyObjectPointer, function: StaticString, argument: Int?,
                        typeError: String? = nil) throws(PythonError) -> UnsafePointer<CChar> {
         guard shim_unicode_check(object) != 0 else {
             throw raise(PyExc_TypeError,
@@ -76,7 +76,7 @@ extension Arguments {
     /// propagate), bytes and bytearray are taken as they are; no NUL bytes.
     /// Unlike AddressConversion.withHostName (idna_converter), this one
     /// encodes ASCII too and has getargs' messages.
-    static func withIDNAString<R>(_ object: PyObjectPointer, function: String, argument: Int,
+    static func withIDNAString<R>(_ object: PyObjectPointer, function: StaticString, argument: Int,
                                   _ body: (UnsafePointer<CChar>) throws(PythonError) -> R) throws(PythonError) -> R {
         var encoded: PyObjectPointer? = nil
         defer { Py_XDECREF(encoded) }
@@ -125,7 +125,7 @@ extension Arguments {
 // MARK: - Byte order
 
 /// ntohs/htons: a C int (`convert`), then CPython's own 16-bit range messages.
-private func convertShort(_ name: String, _ object: PyObjectPointer, toInt32: (PyObjectPointer) throws(PythonError) -> Int32,
+private func convertShort(_ name: StaticString, _ object: PyObjectPointer, toInt32: (PyObjectPointer) throws(PythonError) -> Int32,
                           _ swap: (UInt16) -> UInt16) throws(PythonError) -> PyObjectPointer? {
     let value = try toInt32(object)
     if value < 0 {
@@ -139,7 +139,7 @@ private func convertShort(_ name: String, _ object: PyObjectPointer, toInt32: (P
 
 /// ntohl/htonl: an int (no __index__) that fits in 32 bits.
 private func convertLong(_ object: PyObjectPointer?, _ convert: (UInt32) -> UInt32) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let object = object!
         guard shim_long_check(object) != 0 else {
             throw raise(PyExc_TypeError, "expected int, \(typeName(object)) found")
@@ -148,6 +148,8 @@ private func convertLong(_ object: PyObjectPointer?, _ convert: (UInt32) -> UInt
         if value == UInt.max, PyErr_Occurred() != nil { throw PythonError() }
         guard value <= UInt(UInt32.max) else { throw raise(PyExc_OverflowError, "int larger than 32 bits") }
         return PyLong_FromUnsignedLong(UInt(convert(UInt32(value))))
+    } catch {
+        return nil
     }
 }
 
@@ -160,25 +162,37 @@ private func convertLong(_ object: PyObjectPointer?, _ convert: (UInt32) -> UInt
 
 @_cdecl("swsock_htons")
 func moduleHtons(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in try convertShort("htons", object!, toInt32: Arguments.exactInt32) { $0.bigEndian } }
+    do throws(PythonError) {
+        return try convertShort("htons", object!, toInt32: Arguments.exactInt32) { $0.bigEndian }
+    } catch {
+        return nil
+    }
 }
 
 @_cdecl("swsock_ntohs")
 func moduleNtohs(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in try convertShort("ntohs", object!, toInt32: Arguments.exactInt32) { UInt16(bigEndian: $0) } }
+    do throws(PythonError) {
+        return try convertShort("ntohs", object!, toInt32: Arguments.exactInt32) { UInt16(bigEndian: $0) }
+    } catch {
+        return nil
+    }
 }
 
 @_cdecl("swsock_htons_varargs")
 func moduleHtonsVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        try convertShort("htons", Arguments.single("htons", tuple), toInt32: Arguments.int32) { $0.bigEndian }
+    do throws(PythonError) {
+        return try convertShort("htons", Arguments.single("htons", tuple), toInt32: Arguments.int32) { $0.bigEndian }
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_ntohs_varargs")
 func moduleNtohsVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        try convertShort("ntohs", Arguments.single("ntohs", tuple), toInt32: Arguments.int32) { UInt16(bigEndian: $0) }
+    do throws(PythonError) {
+        return try convertShort("ntohs", Arguments.single("ntohs", tuple), toInt32: Arguments.int32) { UInt16(bigEndian: $0) }
+    } catch {
+        return nil
     }
 }
 
@@ -197,13 +211,19 @@ func moduleNtohl(_: PyObjectPointer?, _ value: PyObjectPointer?) -> PyObjectPoin
 /// `inet_aton(string) -> 4 packed bytes`, with inet_aton(3)'s lenient syntax.
 @_cdecl("swsock_inet_aton")
 func moduleInetAton(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in try inetAton(Arguments.string(object!, function: "inet_aton", argument: nil)) }
+    do throws(PythonError) {
+        return try inetAton(Arguments.string(object!, function: "inet_aton", argument: nil))
+    } catch {
+        return nil
+    }
 }
 
 @_cdecl("swsock_inet_aton_varargs")
 func moduleInetAtonVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
-        try inetAton(Arguments.string(Arguments.single("inet_aton", tuple), function: "inet_aton", argument: 1))
+    do throws(PythonError) {
+        return try inetAton(Arguments.string(Arguments.single("inet_aton", tuple), function: "inet_aton", argument: 1))
+    } catch {
+        return nil
     }
 }
 
@@ -223,12 +243,20 @@ private func presentation(family: Int32, _ packed: UnsafeRawPointer) throws(Pyth
 /// `inet_ntoa(packed_ip) -> dotted string`: exactly 4 bytes of any buffer.
 @_cdecl("swsock_inet_ntoa")
 func moduleInetNtoa(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in try inetNtoa(object!, argument: nil) }
+    do throws(PythonError) {
+        return try inetNtoa(object!, argument: nil)
+    } catch {
+        return nil
+    }
 }
 
 @_cdecl("swsock_inet_ntoa_varargs")
 func moduleInetNtoaVarargs(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in try inetNtoa(Arguments.single("inet_ntoa", tuple), argument: 1) }
+    do throws(PythonError) {
+        return try inetNtoa(Arguments.single("inet_ntoa", tuple), argument: 1)
+    } catch {
+        return nil
+    }
 }
 
 private func inetNtoa(_ object: PyObjectPointer, argument: Int?) throws(PythonError) -> PyObjectPointer? {
@@ -243,7 +271,7 @@ private func inetNtoa(_ object: PyObjectPointer, argument: Int?) throws(PythonEr
 /// `inet_pton(af, ip) -> packed bytes` (4 for AF_INET, 16 for AF_INET6).
 @_cdecl("swsock_inet_pton")
 func moduleInetPton(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("inet_pton", nargs, min: 2, max: 2)
         let family = try Arguments.int32(args![0]!)
@@ -262,13 +290,15 @@ func moduleInetPton(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
             }
             return withUnsafeBytes(of: packed) { makeBytes(UnsafeRawBufferPointer(rebasing: $0.prefix(size))) }
         }
+    } catch {
+        return nil
     }
 }
 
 /// `inet_ntop(af, packed_ip) -> string`.
 @_cdecl("swsock_inet_ntop")
 func moduleInetNtop(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("inet_ntop", nargs, min: 2, max: 2)
         let family = try Arguments.int32(args![0]!)
@@ -284,6 +314,8 @@ func moduleInetNtop(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
             }
             return try presentation(family: family, packed.baseAddress!)
         }
+    } catch {
+        return nil
     }
 }
 
@@ -291,7 +323,7 @@ func moduleInetNtop(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectP
 
 @_cdecl("swsock_gethostname")
 func moduleGethostname(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try audited(shim_audit_none(eventName("socket.gethostname")))
         // On the stack and not zero-filled, as CPython's char buf[1024].
         return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: HostName.bufferSize) {
@@ -299,13 +331,15 @@ func moduleGethostname(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPoin
             try check(withoutGIL { HostName.get(into: buffer) })
             return PyUnicode_DecodeFSDefault(buffer.baseAddress)
         }
+    } catch {
+        return nil
     }
 }
 
 /// `sethostname(name)`: bytes as they are, else PyUnicode_FSConverter.
 @_cdecl("swsock_sethostname")
 func moduleSethostname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("sethostname", nargs, min: 1, max: 1)
         let argument = args![0]!
@@ -322,20 +356,25 @@ func moduleSethostname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
             try check(HostName.set(UnsafeRawBufferPointer(bytes)))
         }
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 /// `gethostbyname(host) -> 'a.b.c.d'`: CPython's setipaddr for AF_INET.
 @_cdecl("swsock_gethostbyname")
 func moduleGethostbyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyname", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyname", argument: 1) { name throws(PythonError) in
             try audited(shim_audit_args(eventName("socket.gethostbyname"), tuple))
-            let address = try AddressConversion.resolveHost(name, family: AF_INET)
+            var address = SocketAddress()
+            try AddressConversion.resolveHost(name, family: AF_INET, into: &address)
             return try presentation(family: AF_INET, address.ipv4Address)
         }
+    } catch {
+        return nil
     }
 }
 
@@ -376,15 +415,18 @@ private func hostEntryObject(_ result: Result<HostEntry, HostError>, family: Int
 /// `gethostbyname_ex(host) -> (name, aliaslist, addresslist)`: IPv4 only.
 @_cdecl("swsock_gethostbyname_ex")
 func moduleGethostbynameEx(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyname_ex", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyname_ex", argument: 1) { name throws(PythonError) in
             try audited(shim_audit_args(eventName("socket.gethostbyname"), tuple))
-            let address = try AddressConversion.resolveHost(name, family: AF_INET)
+            var address = SocketAddress()
+            try AddressConversion.resolveHost(name, family: AF_INET, into: &address)
             let found = withoutGIL { HostDatabase.byName(name) }
             return try hostEntryObject(found, family: address.family)
         }
+    } catch {
+        return nil
     }
 }
 
@@ -392,12 +434,13 @@ func moduleGethostbynameEx(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> Py
 /// resolved first (setipaddr, any family), then looked up backwards.
 @_cdecl("swsock_gethostbyaddr")
 func moduleGethostbyaddr(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("gethostbyaddr", nargs, min: 1, max: 1)
         return try Arguments.withIDNAString(args![0]!, function: "gethostbyaddr", argument: 1) { name throws(PythonError) in
             try audited(shim_audit_args(eventName("socket.gethostbyaddr"), tuple))
-            let address = try AddressConversion.resolveHost(name, family: AF_UNSPEC)
+            var address = SocketAddress()
+            try AddressConversion.resolveHost(name, family: AF_UNSPEC, into: &address)
             let family = address.family
             let found: Result<HostEntry, HostError>
             switch family {
@@ -412,6 +455,8 @@ func moduleGethostbyaddr(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
             }
             return try hostEntryObject(found, family: family)
         }
+    } catch {
+        return nil
     }
 }
 
@@ -421,7 +466,7 @@ func moduleGethostbyaddr(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
 /// The host must be numeric: it is parsed by getaddrinfo(AI_NUMERICHOST).
 @_cdecl("swsock_getnameinfo")
 func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getnameinfo", nargs, min: 2, max: 2)
         let sockaddr = args![0]!
@@ -456,10 +501,10 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
             guard count == 2 else { throw raise(PyExc_OSError, "IPv4 sockaddr must be 2 tuple") }
         case AF_INET6:
             // The tuple's flowinfo and scope id replace what getaddrinfo set.
-            let parsedPort = address.withSockaddr { raw, _ in
+            let resolvedPort = address.withSockaddr { raw, _ in
                 UInt16(bigEndian: UnsafeRawPointer(raw).load(as: sockaddr_in6.self).sin6_port)
             }
-            address = .ipv6(address.ipv6Address, port: parsedPort, flowInfo: flowInfo, scopeID: scopeID)
+            address.setPort(resolvedPort, flowInfo: flowInfo, scopeID: scopeID)
         default:
             break
         }
@@ -479,6 +524,8 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
                 return makeTuple(PyUnicode_FromString(hostName.baseAddress!), PyUnicode_FromString(serviceName.baseAddress!))
             }
         }
+    } catch {
+        return nil
     }
 }
 
@@ -487,7 +534,7 @@ func moduleGetnameinfo(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObje
 /// `getservbyname(servicename[, protocolname]) -> port`.
 @_cdecl("swsock_getservbyname")
 func moduleGetservbyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getservbyname", nargs, min: 1, max: 2)
         let name = try Arguments.string(args![0]!, function: "getservbyname", argument: 1)
@@ -497,13 +544,15 @@ func moduleGetservbyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
             throw raise(PyExc_OSError, "service/proto not found")
         }
         return PyLong_FromLong(Int(port))
+    } catch {
+        return nil
     }
 }
 
 /// `getservbyport(port[, protocolname]) -> servicename`.
 @_cdecl("swsock_getservbyport")
 func moduleGetservbyport(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getservbyport", nargs, min: 1, max: 2)
         let port = try Arguments.int32(args![0]!)
@@ -516,13 +565,15 @@ func moduleGetservbyport(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyOb
             throw raise(PyExc_OSError, "port/proto not found")
         }
         return decodeUTF8(name)
+    } catch {
+        return nil
     }
 }
 
 /// `getprotobyname(name) -> number`.
 @_cdecl("swsock_getprotobyname")
 func moduleGetprotobyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getprotobyname", nargs, min: 1, max: 1)
         let name = try Arguments.string(args![0]!, function: "getprotobyname", argument: 1)
@@ -530,6 +581,8 @@ func moduleGetprotobyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
             throw raise(PyExc_OSError, "protocol not found")
         }
         return PyLong_FromLong(Int(number))
+    } catch {
+        return nil
     }
 }
 
@@ -538,29 +591,37 @@ func moduleGetprotobyname(_: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyO
 /// `if_nameindex() -> [(index, name)]`.
 @_cdecl("swsock_if_nameindex")
 func moduleIfNameindex(_: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let interfaces = try check(Interfaces.all())
         return try makeList(interfaces) { interface in
             makeTuple(PyLong_FromUnsignedLong(UInt(interface.index)), decodeFilesystem(interface.name))
         }
+    } catch {
+        return nil
     }
 }
 
 /// `if_nametoindex(name) -> index`: name through PyUnicode_FSConverter.
 @_cdecl("swsock_if_nametoindex_varargs")
 func moduleIfNametoindexVarargs(_ module: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in moduleIfNametoindex(module, try Arguments.single("if_nametoindex", tuple)) }
+    do throws(PythonError) {
+        return moduleIfNametoindex(module, try Arguments.single("if_nametoindex", tuple))
+    } catch {
+        return nil
+    }
 }
 
 @_cdecl("swsock_if_nametoindex")
 func moduleIfNametoindex(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let name = try Arguments.filesystemBytes(object!)
         defer { Py_DECREF(name) }
         let index = Interfaces.index(name: PyBytes_AsString(name)!)
         // if_nametoindex() does not set errno.
         guard index != 0 else { throw raise(PyExc_OSError, "no interface with this name") }
         return PyLong_FromUnsignedLong(UInt(index))
+    } catch {
+        return nil
     }
 }
 
@@ -569,7 +630,7 @@ func moduleIfNametoindex(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyO
 /// versions truncate it.
 @_cdecl("swsock_if_indextoname")
 func moduleIfIndextoname(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let object = object!
         guard shim_long_check(object) != 0 else { throw raise(PyExc_TypeError, "an integer is required") }
         let value = PyLong_AsUnsignedLong(object)
@@ -584,6 +645,8 @@ func moduleIfIndextoname(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyO
         }
         let name = try check(Interfaces.name(index: UInt32(truncatingIfNeeded: value)))
         return decodeFilesystem(name)
+    } catch {
+        return nil
     }
 }
 
@@ -592,19 +655,21 @@ func moduleIfIndextoname(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyO
 /// Module-level `close(fd)`: ECONNRESET (the peer closed first) is ignored.
 @_cdecl("swsock_module_close")
 func moduleClose(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let fd = try Arguments.socketFD(object!)
         if case .failure(let error) = withoutGIL({ POSIX.close(fd) }), error != Errno.connectionReset {
             throw raiseOSError(error)
         }
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 /// Module-level `dup(fd) -> fd`: a non-inheritable duplicate, like _Py_dup.
 @_cdecl("swsock_module_dup")
 func moduleDup(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let fd = try Arguments.socketFD(object!)
         let newFD = try check(withoutGIL { POSIX.dupCloexec(fd) })
         guard let result = newInt(Int(newFD)) else {
@@ -612,5 +677,7 @@ func moduleDup(_: PyObjectPointer?, _ object: PyObjectPointer?) -> PyObjectPoint
             throw PythonError()
         }
         return result
+    } catch {
+        return nil
     }
 }

@@ -7,7 +7,7 @@ import Glibc
 /// `setsockopt(level, option, None, optlen)`.
 @_cdecl("swsock_setsockopt")
 func socketSetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         let socket = asSocket(object)
         // AF_VSOCK takes only 64-bit integers (CPython's "iiK" form alone).
@@ -45,13 +45,15 @@ func socketSetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> 
             }
         }
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 /// `getsockopt(level, option) -> int`, `getsockopt(level, option, buflen) -> bytes`
 @_cdecl("swsock_getsockopt")
 func socketGetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         let (args, nargs) = tupleArguments(tuple)
         try Arguments.checkCount("getsockopt", nargs, min: 2, max: 3)
         let level = try Arguments.int32(args![0]!)
@@ -84,5 +86,7 @@ func socketGetsockopt(_ object: PyObjectPointer?, _ tuple: PyObjectPointer?) -> 
             bytes = resized!
             return bytes
         }
+    } catch {
+        return nil
     }
 }

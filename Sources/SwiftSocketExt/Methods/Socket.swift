@@ -66,30 +66,33 @@ private func descriptor(_ object: PyObjectPointer) throws(PythonError) -> Int32 
 }
 
 /// An unclosed socket warns (ResourceWarning) and is closed, as in CPython.
+/// A closed one (the usual case) has nothing to do: no exception to save.
 @_cdecl("swsock_finalize")
 func socketFinalize(_ object: PyObjectPointer?) {
     let socket = asSocket(object)
+    guard socket.fd != -1 else { return }
     var type: PyObjectPointer?, value: PyObjectPointer?, traceback: PyObjectPointer?
     PyErr_Fetch(&type, &value, &traceback)
-    if socket.fd != -1 {
-        if shim_warn_unclosed(object) != 0, PyErr_ExceptionMatches(PyExc_Warning) != 0 {
-            // Spurious errors can appear at interpreter shutdown.
-            PyErr_WriteUnraisable(object)
-        }
-        // close() can block (SO_LINGER): let other threads run meanwhile.
-        if let fd = socket.takeFDForClose() { _ = withoutGIL { POSIX.close(fd) } }
+    if shim_warn_unclosed(object) != 0, PyErr_ExceptionMatches(PyExc_Warning) != 0 {
+        // Spurious errors can appear at interpreter shutdown.
+        PyErr_WriteUnraisable(object)
     }
+    // close() can block (SO_LINGER): let other threads run meanwhile.
+    if let fd = socket.takeFDForClose() { _ = withoutGIL { POSIX.close(fd) } }
     PyErr_Restore(type, value, traceback)
 }
+
+/// Which kind of type the headers built against make (CPythonShim.h).
+private let heapSocketType = SHIM_HEAP_SOCKET_TYPE != 0
 
 @_cdecl("swsock_dealloc")
 func socketDealloc(_ object: PyObjectPointer?) {
     if PyObject_CallFinalizerFromDealloc(object) < 0 { return }  // resurrected
-    let type = Py_TYPE(object)!
+    let type = object.unsafelyUnwrapped.pointee.ob_type.unsafelyUnwrapped  // Py_TYPE, a C inline function
     // 3.12+'s socket type is a GC-tracked heap type, which its instances
     // (and those of subclasses: subtype_dealloc leaves it to the base) own a
     // reference to. 3.11's is static: subtype_dealloc does both itself.
-    let heapType = PyType_HasFeature(SwiftSocketType, UInt(Py_TPFLAGS_HEAPTYPE)) != 0
+    let heapType = heapSocketType
     if heapType { PyObject_GC_UnTrack(object) }
     type.pointee.tp_free(object)
     if heapType { Py_DECREF(UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyObject.self)) }
@@ -129,32 +132,32 @@ func socketDetach(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPo
 
 // MARK: - Blocking mode and timeout
 
-@_cdecl("swsock_get_timeout")
-func socketTimeoutAttribute(_ object: PyObjectPointer?, _: UnsafeMutableRawPointer?) -> PyObjectPointer? {
-    Timeout.object(asSocket(object).timeout)
-}
-
+/// gettimeout(), and the `timeout` attribute's getter (shim.c).
 @_cdecl("swsock_gettimeout")
 func socketGettimeout(_ object: PyObjectPointer?, _: PyObjectPointer?) -> PyObjectPointer? {
-    socketTimeoutAttribute(object, nil)
+    Timeout.object(asSocket(object).timeout)
 }
 
 @_cdecl("swsock_settimeout")
 func socketSettimeout(_ object: PyObjectPointer?, _ value: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         try asSocket(object).setTimeout(Timeout.parse(value!))
         return newNone()
+    } catch {
+        return nil
     }
 }
 
 @_cdecl("swsock_setblocking")
 func socketSetblocking(_ object: PyObjectPointer?, _ flag: PyObjectPointer?) -> PyObjectPointer? {
-    pyCall { () throws(PythonError) in
+    do throws(PythonError) {
         // Any object's truth value since 3.12; an int before.
         let block = Py_Version >= 0x030C_0000 ? Int(PyObject_IsTrue(flag)) : PyLong_AsLong(flag)
         if block == -1, PyErr_Occurred() != nil { throw PythonError() }
         try asSocket(object).setTimeout(block != 0 ? Timeout.blocking : 0)
         return newNone()
+    } catch {
+        return nil
     }
 }
 
