@@ -212,6 +212,13 @@ extension NumericAddress {
         return inet_aton(text, &address) != 0 ? address : nil
     }
 
+    /// inet_ntoa(3), as CPython's inet_ntoa calls it: the dotted quad of
+    /// `address` in glibc's buffer for this thread, good until the thread's
+    /// next call. (inet_ntop's formatting costs twice as much.)
+    public static func dottedQuad(_ address: in_addr) -> UnsafePointer<CChar> {
+        UnsafePointer(inet_ntoa(address))
+    }
+
     public enum Parsed {
         /// The family's first 4 or 16 bytes are the address.
         case address(in6_addr)

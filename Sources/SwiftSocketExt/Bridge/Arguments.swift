@@ -6,9 +6,15 @@ import SocketPOSIX
 /// A METH_VARARGS call's argument tuple, as METH_FASTCALL arguments: CPython
 /// registers some functions METH_VARARGS, and its "takes no keyword
 /// arguments" message then names them without the module.
+/// Read in Swift, not through PyTuple_GET_SIZE and a shim: an entry point
+/// would call those C inline functions out of line (its thunk's calls are
+/// noinline).
 @inline(__always)
 func tupleArguments(_ tuple: PyObjectPointer?) -> (FastArgs, Int) {
-    (shim_tuple_items(tuple), PyTuple_GET_SIZE(tuple))
+    let raw = UnsafeMutableRawPointer(tuple.unsafelyUnwrapped)
+    let count = raw.assumingMemoryBound(to: PyVarObject.self).pointee.ob_size
+    let items = raw + MemoryLayout<PyTupleObject>.offset(of: \PyTupleObject.ob_item)!
+    return (UnsafePointer(items.assumingMemoryBound(to: PyObjectPointer?.self)), count)
 }
 
 enum Arguments {

@@ -71,6 +71,7 @@ func socketConnectEx(_ object: PyObjectPointer?, _ addressObject: PyObjectPointe
 /// CPython's internal_connect. A connect interrupted by a signal, or one in
 /// progress on a socket with a timeout, goes on asynchronously: wait for it in
 /// sockCall and read its outcome from SO_ERROR.
+@inline(__always)
 private func connect(_ socket: SocketPointer, to address: SocketAddress) -> Result<Void, SockCallFailure> {
     let attempt = socket.withFD { fd in withoutGIL { POSIX.connect(fd, address) } }
     guard case .failure(let errno) = attempt else { return .success(()) }

@@ -59,6 +59,7 @@ extension Arguments {
     /// (PyArg_ParseTuple's ";message" suffix).
     /// `argument` nil: a function's only argument, which Argument Clinic's
     /// messages leave unnumbered.
+    @inline(__always)
     static func string(_ object: PyObjectPointer, function: StaticString, argument: Int?,
                        typeError: String? = nil) throws(PythonError) -> UnsafePointer<CChar> {
         guard shim_unicode_check(object) != 0 else {
@@ -264,7 +265,7 @@ private func inetNtoa(_ object: PyObjectPointer, argument: Int?) throws(PythonEr
         guard packed.count == MemoryLayout<in_addr>.size else {
             throw raise(PyExc_OSError, "packed IP wrong length for inet_ntoa")
         }
-        return try presentation(family: AF_INET, packed.baseAddress!)
+        return PyUnicode_FromString(NumericAddress.dottedQuad(packed.loadUnaligned(as: in_addr.self)))
     }
 }
 
