@@ -463,6 +463,36 @@ def test_recv_timeout_data_arrives_in_time(mod, track):
     assert data and b"in time".startswith(data)
 
 
+# A timeout already spent before the first poll (1 ns, rounded up to poll's
+# 1 ms) still polls once, as CPython's sock_call does with the whole timeout:
+# a socket that is ready is served, not timed out.
+
+def test_tiny_timeout_recv_of_ready_data(mod, track):
+    client, peer = sockutil.client_pair(mod, track)
+    peer.sendall(b"ready")
+    assert select.select([client], [], [], IO_TIMEOUT)[0]
+    client.settimeout(1e-9)
+    assert client.recv(100) == b"ready"
+
+
+def test_tiny_timeout_accept_of_pending_connection(mod, track):
+    lsock = sockutil.listener(mod, track)
+    client = track(_socket.socket())
+    client.settimeout(IO_TIMEOUT)
+    client.connect(lsock.getsockname())
+    assert select.select([lsock], [], [], IO_TIMEOUT)[0]
+    lsock.settimeout(1e-9)
+    fd, addr = lsock._accept()
+    _check_accepted(mod, fd, addr, client, track)
+
+
+def test_tiny_timeout_recv_of_nothing_times_out(mod, track):
+    client, peer = sockutil.client_pair(mod, track)
+    client.settimeout(1e-9)
+    with pytest.raises(TimeoutError):
+        client.recv(100)
+
+
 def test_recv_nonblocking(mod, track):
     client, peer = sockutil.client_pair(mod, track)
     client.setblocking(False)

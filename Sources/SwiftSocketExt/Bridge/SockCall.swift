@@ -80,9 +80,14 @@ private func sockCallLoop<T>(_ socket: SocketPointer, _ readiness: Readiness, ti
     // The error of a write tried before the first poll, reported once poll()
     // says the socket is ready, as CPython, which polls first, would see it.
     var errorBeforePoll: Errno? = nil
+    // The first poll waits the whole timeout, as in CPython, where the
+    // deadline is only consulted from the second: a 1 ns timeout still
+    // polls once (for 1 ms, rounded up) and finds a ready socket ready.
+    var firstPoll = true
     while true {
         if waitFirst && (timeout > 0 || readiness == .connected) {
-            let remaining = deadline?.remaining ?? timeout
+            let remaining = firstPoll ? timeout : deadline?.remaining ?? timeout
+            firstPoll = false
             if timeout > 0 && remaining < 0 { return .failure(.timedOut) }
             switch waitUntilReady(socket, readiness, remaining) {
             case .success(.ready):
