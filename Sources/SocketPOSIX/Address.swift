@@ -67,12 +67,6 @@ public struct SocketAddress {
         length = socklen_t(MemoryLayout<sockaddr_in>.size)
     }
 
-    public static func ipv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) -> SocketAddress {
-        var result = SocketAddress()
-        result.setIPv6(address, port: port, flowInfo: flowInfo, scopeID: scopeID)
-        return result
-    }
-
     /// Makes this an AF_INET6 address.
     public mutating func setIPv6(_ address: in6_addr, port: UInt16, flowInfo: UInt32, scopeID: UInt32) {
         withMemory(as: sockaddr_in6.self) {
